@@ -1,0 +1,3 @@
+"""gdtui: gradient descent, live in the terminal."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,44 @@
+"""The descent engine: pure PyTorch and NumPy, no terminal.
+
+Build a run from Python::
+
+    from gdtui.engine import Run, get_problem
+
+    run = Run(get_problem("quadratic"), "sgd", lr=0.1, max_steps=100)
+    record = run.step()
+    record.grad, record.update, record.params   # (6.0,) (-0.6...,) (4.4,)
+"""
+
+from gdtui.engine.expression import ExpressionError, compile_expression
+from gdtui.engine.history import History, HistoryView
+from gdtui.engine.optimizers import OPTIMIZERS, OptimizerError, get_spec, make_optimizer, parse_lr
+from gdtui.engine.problems import PROBLEMS, Problem, ProblemError, expression_problem, get_problem
+from gdtui.engine.records import Status, StepRecord
+from gdtui.engine.run import Run, RunError, format_graph, resolve_device
+
+# Errors that mean "the user asked for something wrong": one line each, never a traceback.
+USER_ERRORS = (ExpressionError, OptimizerError, ProblemError, RunError)
+
+__all__ = [
+    "OPTIMIZERS",
+    "PROBLEMS",
+    "USER_ERRORS",
+    "ExpressionError",
+    "History",
+    "HistoryView",
+    "OptimizerError",
+    "Problem",
+    "ProblemError",
+    "Run",
+    "RunError",
+    "Status",
+    "StepRecord",
+    "compile_expression",
+    "expression_problem",
+    "format_graph",
+    "get_problem",
+    "get_spec",
+    "make_optimizer",
+    "parse_lr",
+    "resolve_device",
+]

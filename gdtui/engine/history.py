@@ -1,0 +1,276 @@
+"""History: a run's records in numpy columns, bounded in memory however long the run.
+
+The first ``head`` steps are kept exactly. After that, when the columns are full, neighbouring
+rows of the tail are merged in pairs and the stride doubles, so a run of any length keeps at most
+``capacity`` rows spread over all of it. A merged row keeps the later step's values and the min
+and max loss of every step it covers, so a spike is never averaged away.
+
+Plots never read the rows directly: :meth:`History.view` returns at most ``width`` buckets
+(last value, min and max per bucket), so drawing cost depends on the plot's width, not on the
+number of steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gdtui.engine.records import StepRecord, cos_between, finite_or_none
+
+_SCALARS = ("loss", "loss_min", "loss_max", "grad_norm", "update_norm", "lr")
+_VECTORS = ("params_before", "grad", "params", "update")
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """A downsampled view for a plot: one entry per bucket, at most the width asked for."""
+
+    step: np.ndarray
+    loss: np.ndarray
+    loss_min: np.ndarray
+    loss_max: np.ndarray
+    grad_norm: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+
+class History:
+    """Columnar, bounded record of a run (see the module docstring)."""
+
+    def __init__(
+        self, param_names: Sequence[str], capacity: int = 1 << 16, head: int = 1024
+    ) -> None:
+        if capacity < 2 * head + 4:
+            raise ValueError("capacity must leave room for a tail at least as big as the head")
+        self.param_names = tuple(param_names)
+        self.capacity = capacity
+        self.head = head
+        self.stride = 1
+        self.total_steps = 0
+        self._n = 0
+        self._pending: list[StepRecord] = []
+        n = len(self.param_names)
+        self._step = np.zeros(capacity, dtype=np.int64)
+        self._scalars = {k: np.zeros(capacity) for k in _SCALARS}
+        self._vectors = {k: np.zeros((capacity, n)) for k in _VECTORS}
+        self._state: dict[str, np.ndarray] = {}
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def append(self, record: StepRecord) -> None:
+        """Add one step; cheap (columns are filled in blocks)."""
+        self._pending.append(record)
+        self.total_steps = record.step
+        if len(self._pending) >= 256:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending = self._pending
+        if not pending:
+            return
+        k = len(pending)
+        n = len(self.param_names)
+        # One numpy conversion for the whole block: scalars first, then the four vectors.
+        table = np.array(
+            [
+                (r.step, r.loss, r.grad_norm, r.update_norm, r.lr)
+                + r.params_before
+                + r.grad
+                + r.params
+                + r.update
+                for r in pending
+            ],
+            dtype=float,
+        )
+        steps = table[:, 0].astype(np.int64)
+        loss = table[:, 1]
+        block = {
+            "loss": loss,
+            "grad_norm": table[:, 2],
+            "update_norm": table[:, 3],
+            "lr": table[:, 4],
+        }
+        vectors = {key: table[:, 5 + i * n : 5 + (i + 1) * n] for i, key in enumerate(_VECTORS)}
+        state = {}
+        keys = {key for r in pending for key in r.state}
+        for key in keys:
+            empty = (None,) * n
+            state[key] = np.array([r.state.get(key, empty) for r in pending], dtype=float)
+            if key not in self._state:
+                self._state[key] = np.full((self.capacity, n), np.nan)
+        start = 0
+        while start < k:
+            g = self.stride
+            rows = min((k - start) // g, self.capacity - self._n)
+            if rows == 0:
+                if k - start < g:
+                    break
+                self._compact()
+                continue
+            stop = start + rows * g
+            last = slice(start + g - 1, stop, g)
+            dst = slice(self._n, self._n + rows)
+            self._step[dst] = steps[last]
+            for key in ("loss", "grad_norm", "update_norm", "lr"):
+                self._scalars[key][dst] = block[key][last]
+            shaped = loss[start:stop].reshape(rows, g)
+            self._scalars["loss_min"][dst] = shaped.min(axis=1)
+            self._scalars["loss_max"][dst] = shaped.max(axis=1)
+            for key in _VECTORS:
+                self._vectors[key][dst] = vectors[key][last]
+            for key, col in state.items():
+                self._state[key][dst] = col[last]
+            self._n += rows
+            start = stop
+        self._pending = pending[start:]
+
+    def _compact(self) -> None:
+        """Merge the tail's rows in pairs and double the stride: memory stays bounded."""
+        h, n = self.head, self._n
+        pairs = (n - h) // 2
+        odd = (n - h) % 2
+        new_n = h + pairs + odd
+
+        def merge_last(col: np.ndarray) -> None:
+            tail = col[h : h + 2 * pairs]
+            merged = tail[1::2].copy()
+            if odd:
+                col[h + pairs] = col[n - 1]
+            col[h : h + pairs] = merged
+
+        merge_last(self._step)
+        for key in ("loss", "grad_norm", "update_norm", "lr"):
+            merge_last(self._scalars[key])
+        for key in _VECTORS:
+            merge_last(self._vectors[key])
+        for col in self._state.values():
+            merge_last(col)
+        for key, reduce in (("loss_min", np.minimum), ("loss_max", np.maximum)):
+            col = self._scalars[key]
+            tail = col[h : h + 2 * pairs]
+            merged = reduce(tail[0::2], tail[1::2])
+            if odd:
+                col[h + pairs] = col[n - 1]
+            col[h : h + pairs] = merged
+        self._n = new_n
+        self.stride *= 2
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """How many rows are held (at most ``capacity``), not how many steps were taken."""
+        self._flush()
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the columns, for checking that it stays bounded."""
+        arrays = [
+            self._step,
+            *self._scalars.values(),
+            *self._vectors.values(),
+            *self._state.values(),
+        ]
+        return sum(a.nbytes for a in arrays)
+
+    def column(self, name: str) -> np.ndarray:
+        """A read-only copy of one held column (``step``, ``loss``, ``params``, a state key…)."""
+        self._flush()
+        if name == "step":
+            col = self._step
+        elif name in self._scalars:
+            col = self._scalars[name]
+        elif name in self._vectors:
+            col = self._vectors[name]
+        elif name in self._state:
+            col = self._state[name]
+        else:
+            raise KeyError(name)
+        return col[: self._n].copy()
+
+    def view(self, width: int) -> HistoryView:
+        """At most ``width`` buckets over the steps taken: last value, min and max of the loss.
+
+        Buckets are equal spans of step numbers, so the x positions are even whatever the
+        stride of the rows behind them. Cost is O(rows held), never O(steps taken).
+        """
+        self._flush()
+        n = self._n
+        steps = self._step[:n]
+        loss = self._scalars["loss"][:n]
+        if n == 0 or width <= 0:
+            empty = np.zeros(0)
+            return HistoryView(np.zeros(0, dtype=np.int64), empty, empty, empty, empty)
+        if n <= width:
+            return HistoryView(
+                steps.copy(),
+                loss.copy(),
+                self._scalars["loss_min"][:n].copy(),
+                self._scalars["loss_max"][:n].copy(),
+                self._scalars["grad_norm"][:n].copy(),
+            )
+        edges = np.linspace(steps[0], steps[-1], width + 1)
+        starts = np.unique(np.searchsorted(steps, edges[:-1], side="left"))
+        starts = starts[starts < n]
+        ends = np.append(starts[1:], n) - 1
+        with np.errstate(invalid="ignore"):
+            lo = np.minimum.reduceat(self._scalars["loss_min"][:n], starts)
+            hi = np.maximum.reduceat(self._scalars["loss_max"][:n], starts)
+        return HistoryView(
+            steps[ends].copy(),
+            loss[ends].copy(),
+            lo,
+            hi,
+            self._scalars["grad_norm"][:n][ends].copy(),
+        )
+
+    def path(self, max_points: int = 2000) -> np.ndarray:
+        """Parameters after each held step, evenly thinned to ``max_points`` (first and last kept).
+
+        The start point is the first row's ``params_before``; shape ``(k + 1, n_params)``.
+        """
+        self._flush()
+        n = self._n
+        if n == 0:
+            return np.zeros((0, len(self.param_names)))
+        params = self._vectors["params"][:n]
+        start = self._vectors["params_before"][:1]
+        if n > max_points:
+            idx = np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+            params = params[idx]
+        return np.concatenate([start, params])
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """The held rows as record-shaped dicts (the same keys as ``StepRecord.to_dict``)."""
+        self._flush()
+        names = self.param_names
+
+        def by_name(values: np.ndarray) -> dict[str, float | None]:
+            return {k: finite_or_none(float(v)) for k, v in zip(names, values, strict=True)}
+
+        for i in range(self._n):
+            grad = self._vectors["grad"][i]
+            update = self._vectors["update"][i]
+            yield {
+                "step": int(self._step[i]),
+                "loss": finite_or_none(float(self._scalars["loss"][i])),
+                "params": by_name(self._vectors["params"][i]),
+                "params_before": by_name(self._vectors["params_before"][i]),
+                "grad": by_name(grad),
+                "grad_norm": finite_or_none(float(self._scalars["grad_norm"][i])),
+                "update": by_name(update),
+                "update_norm": finite_or_none(float(self._scalars["update_norm"][i])),
+                "effective_lr": {
+                    k: (float(u / -g) if g != 0 else None)
+                    for k, u, g in zip(names, update, grad, strict=True)
+                },
+                "cos": finite_or_none(cos_between(grad.tolist(), update.tolist())),
+                "lr": float(self._scalars["lr"][i]),
+                "state": {k: by_name(v[i]) for k, v in self._state.items()},
+                "loss_min": finite_or_none(float(self._scalars["loss_min"][i])),
+                "loss_max": finite_or_none(float(self._scalars["loss_max"][i])),
+            }

@@ -1,0 +1,199 @@
+"""The optimizer registry: named presets over the real ``torch.optim`` classes, plus ``manual``.
+
+The engine never reimplements an optimizer that torch has. Each entry names a ``torch.optim`` class
+and the keyword arguments of a preset (``momentum`` is ``SGD(momentum=0.9)``). Hyper-parameters
+are checked against the class's real constructor signature and then by the constructor itself, so
+every value torch refuses becomes a one-line :class:`OptimizerError`.
+
+``manual`` is the worked example's update, ``w -= lr * w.grad`` under ``torch.no_grad()``, wrapped
+as a ``torch.optim.Optimizer`` so that it takes the same place in a run as the others.
+
+Left out on purpose: ``LBFGS`` (needs a closure and many evaluations per step), ``SparseAdam``
+(sparse gradients only) and ``Muon`` (matrix parameters only); the problems here have scalar
+parameters.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+class OptimizerError(ValueError):
+    """A bad optimizer name, learning rate or hyper-parameter; ``str()`` is one line."""
+
+
+class ManualSGD(torch.optim.Optimizer):
+    """The worked example's update as an optimizer: ``p -= lr * p.grad`` under ``no_grad``.
+
+    It keeps no state; its path equals ``torch.optim.SGD`` with no momentum.
+    """
+
+    def __init__(self, params: Iterable[torch.Tensor], lr: float = 0.1) -> None:
+        if not lr > 0:
+            raise ValueError(f"Invalid learning rate: {lr}")
+        super().__init__(params, {"lr": lr})
+
+    def step(self, closure: Any = None) -> None:  # type: ignore[override]
+        """Apply ``p -= lr * p.grad`` to every parameter that has a gradient."""
+        with torch.no_grad():
+            for group in self.param_groups:
+                lr = group["lr"]
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p -= lr * p.grad
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One registry entry: a name, the torch class behind it and the preset's arguments."""
+
+    name: str
+    cls: type[torch.optim.Optimizer]
+    description: str
+    preset: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def torch_name(self) -> str:
+        """Where the class lives, e.g. ``torch.optim.SGD``."""
+        if self.cls is ManualSGD:
+            return "manual: w -= lr * w.grad"
+        return f"torch.optim.{self.cls.__name__}"
+
+    def signature_defaults(self) -> dict[str, Any]:
+        """The constructor's keyword arguments and their defaults, ``params`` left out."""
+        sig = inspect.signature(self.cls.__init__)
+        out: dict[str, Any] = {}
+        for name, p in sig.parameters.items():
+            if name in ("self", "params") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            out[name] = p.default
+        return out
+
+    def defaults(self) -> dict[str, Any]:
+        """The effective hyper-parameters of this preset: constructor defaults, then the preset."""
+        out = self.signature_defaults()
+        out.update(self.preset)
+        return out
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The hyper-parameters a user would tune (lr and the implementation flags left out)."""
+        return {k: v for k, v in self.defaults().items() if k not in _IMPLEMENTATION_FLAGS | {"lr"}}
+
+    @property
+    def default_lr(self) -> float:
+        """The learning rate used when none is given."""
+        lr = self.defaults().get("lr", 0.1)
+        return float(lr)
+
+
+# Constructor arguments that choose an implementation, not the maths a learner tunes.
+_IMPLEMENTATION_FLAGS = frozenset({"foreach", "fused", "capturable", "differentiable"})
+
+_O = torch.optim
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    spec.name: spec
+    for spec in [
+        OptimizerSpec("manual", ManualSGD, "the worked example: w -= lr * w.grad, by hand"),
+        OptimizerSpec("sgd", _O.SGD, "plain gradient descent: step = -lr * gradient"),
+        OptimizerSpec("momentum", _O.SGD, "SGD with momentum 0.9: a heavy ball", {"momentum": 0.9}),
+        OptimizerSpec(
+            "nesterov",
+            _O.SGD,
+            "SGD with Nesterov momentum 0.9: looks ahead before it steps",
+            {"momentum": 0.9, "nesterov": True},
+        ),
+        OptimizerSpec("adagrad", _O.Adagrad, "per-parameter rates shrink with summed grad²"),
+        OptimizerSpec("adadelta", _O.Adadelta, "Adagrad without the ever-shrinking rate"),
+        OptimizerSpec("rmsprop", _O.RMSprop, "divides by a running RMS of the gradient"),
+        OptimizerSpec("adam", _O.Adam, "momentum + RMSprop with bias correction"),
+        OptimizerSpec("adamw", _O.AdamW, "Adam with decoupled weight decay"),
+        OptimizerSpec("adamax", _O.Adamax, "Adam with an infinity norm"),
+        OptimizerSpec("nadam", _O.NAdam, "Adam with Nesterov momentum"),
+        OptimizerSpec("radam", _O.RAdam, "Adam with a rectified warm-up of the variance"),
+        OptimizerSpec("asgd", _O.ASGD, "averaged SGD"),
+        OptimizerSpec("rprop", _O.Rprop, "uses only the sign of the gradient"),
+        *(
+            [OptimizerSpec("adafactor", _O.Adafactor, "factored second moments, little memory")]
+            if hasattr(_O, "Adafactor")
+            else []
+        ),
+    ]
+}
+
+
+def closest(name: str, choices: Iterable[str]) -> str:
+    """A ``did you mean …?`` suffix for a mistyped name, or an empty string."""
+    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{match[0]}'?)" if match else ""
+
+
+def get_spec(name: str) -> OptimizerSpec:
+    """Look an optimizer up by name (case-insensitive), with a helpful error."""
+    key = str(name).strip().lower()
+    spec = OPTIMIZERS.get(key)
+    if spec is None:
+        raise OptimizerError(
+            f"unknown optimizer '{name}'{closest(key, OPTIMIZERS)}; "
+            f"choose one of: {', '.join(OPTIMIZERS)}"
+        )
+    return spec
+
+
+def parse_lr(value: Any) -> float:
+    """A learning rate from user input: a finite number above zero, else :class:`OptimizerError`."""
+    if isinstance(value, bool):
+        raise OptimizerError(f"learning rate must be a number, got {value!r}")
+    try:
+        lr = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError):
+        raise OptimizerError(f"learning rate must be a number, got {value!r}") from None
+    if not math.isfinite(lr):
+        raise OptimizerError(f"learning rate must be finite, got {value!r}")
+    if lr <= 0:
+        raise OptimizerError(f"learning rate must be above 0, got {value!r}")
+    return lr
+
+
+def _coerce(value: Any) -> Any:
+    """TOML and JSON give lists; torch wants tuples for pairs such as ``betas``."""
+    if isinstance(value, list):
+        return tuple(_coerce(v) for v in value)
+    return value
+
+
+def check_hyperparameters(spec: OptimizerSpec, hyper: Mapping[str, Any]) -> dict[str, Any]:
+    """Names checked against the real constructor; values then checked by constructing it."""
+    allowed = [k for k in spec.signature_defaults() if k != "lr"]
+    out: dict[str, Any] = {}
+    for key, value in hyper.items():
+        if key not in allowed:
+            raise OptimizerError(
+                f"'{spec.name}' has no hyper-parameter '{key}'{closest(key, allowed)}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        out[key] = _coerce(value)
+    probe = torch.zeros((), requires_grad=True)
+    kwargs = {**spec.preset, **out}
+    try:
+        spec.cls([probe], lr=spec.default_lr, **kwargs)
+    except (ValueError, TypeError, RuntimeError) as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise OptimizerError(f"{spec.name}: {message}") from None
+    return out
+
+
+def make_optimizer(
+    name: str, params: list[torch.Tensor], lr: float, hyper: Mapping[str, Any] | None = None
+) -> torch.optim.Optimizer:
+    """Build the real optimizer for ``params``; the preset's arguments, then the user's."""
+    spec = get_spec(name)
+    lr = parse_lr(lr)
+    checked = check_hyperparameters(spec, hyper or {})
+    return spec.cls(params, lr=lr, **{**spec.preset, **checked})
