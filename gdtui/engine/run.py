@@ -265,7 +265,10 @@ class Run:
                 f"{abs(loss_value - previous.loss):.3g}, within the tolerance {tol:g}",
             )
         elif self.max_steps is not None and number >= self.max_steps:
-            self._stop(Status.FINISHED, f"finished the budget of {self.max_steps} steps")
+            self._stop(
+                Status.FINISHED,
+                f"finished the budget of {self.max_steps} step{'s' if self.max_steps != 1 else ''}",
+            )
         self.history.append(record)
         return record
 

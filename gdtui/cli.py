@@ -1,0 +1,412 @@
+"""The command line: ``gdtui launch | run | list | screenshot``.
+
+Thin on purpose: it builds a Scenario and hands it to the engine (headless) or the app. torch is
+imported only by the commands that need it, so ``gdtui launch`` paints before torch has loaded.
+
+Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+EXIT_OK = 0
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+COMMANDS = ("launch", "run", "list", "screenshot")
+FORMATS = ("table", "csv", "json", "jsonl", "summary")
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and a hint), never the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _add_overrides(parser: argparse.ArgumentParser, *, steps: bool = True) -> None:
+    group = parser.add_argument_group("overrides (each replaces the scenario's value)")
+    group.add_argument("--loss", metavar="NAME", help="a built-in loss (see: gdtui list problems)")
+    group.add_argument(
+        "--expression",
+        metavar="FORMULA",
+        help="your own loss, e.g. '(w - 2)**2' or 'x**2 + 10*y**2' (no code is run)",
+    )
+    group.add_argument(
+        "--init",
+        metavar="NAME=VALUE,...",
+        help="start point, e.g. x=-1.5,y=2 (parameters not named keep their default)",
+    )
+    group.add_argument("--optimizer", metavar="NAME", help="see: gdtui list optimizers")
+    group.add_argument("--lr", metavar="RATE", help="learning rate, a number above 0")
+    group.add_argument(
+        "--set",
+        dest="hyper",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an optimizer hyper-parameter, e.g. --set momentum=0.5 --set betas=0.8,0.99",
+    )
+    if steps:
+        group.add_argument("--steps", metavar="N", help="step budget")
+    group.add_argument("--seed", metavar="N", help="random seed")
+    group.add_argument("--dtype", choices=("float64", "float32"), help="default float64")
+    group.add_argument("--device", metavar="auto|cpu|cuda", help="default auto")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line."""
+    from gdtui import __version__
+
+    parser = _Parser(
+        prog="gdtui",
+        description=(
+            "Gradient descent, live in the terminal. Pick a loss, an optimizer and a learning "
+            "rate; watch the gradient that backprop computed and the step the optimizer took. "
+            "With no command, gdtui opens the app (launch)."
+        ),
+        epilog=(
+            "examples:\n"
+            "  gdtui                                   the app, on the worked example\n"
+            "  gdtui launch adam-rosenbrock            the app, on a built-in scenario\n"
+            "  gdtui run seed-example --steps 1 --format json\n"
+            "  gdtui run my.toml --lr 0.05 --format csv > path.csv\n"
+            "  gdtui run lr-too-large --format summary\n"
+            "  gdtui list scenarios"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"gdtui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    launch = sub.add_parser(
+        "launch",
+        help="open the live explorer (the default)",
+        description="Open the live explorer on a scenario (default: seed-example).",
+    )
+    launch.add_argument("scenario", nargs="?", help="a built-in name or a .toml file")
+    _add_overrides(launch)
+
+    run = sub.add_parser(
+        "run",
+        help="step a scenario headless and print its records",
+        description=(
+            "Step a scenario without the app and print its records: table (default), csv, "
+            "json (an array), jsonl (one object a line) or summary (the final state only). "
+            "json/jsonl records hold step (1-based), loss, params, grad, update (objects keyed "
+            "by parameter name), grad_norm, update_norm, effective_lr, cos, lr, the optimizer's "
+            "state, status and reason."
+        ),
+    )
+    run.add_argument("scenario", help="a built-in name or a .toml file")
+    _add_overrides(run)
+    run.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+
+    lst = sub.add_parser(
+        "list",
+        help="list problems, optimizers or scenarios",
+        description="List the built-in problems, the optimizers or the built-in scenarios.",
+    )
+    lst.add_argument(
+        "what", nargs="?", choices=("problems", "optimizers", "scenarios"), help="default: all"
+    )
+
+    shot = sub.add_parser(
+        "screenshot",
+        help="step a scenario in the app and save an SVG screenshot",
+        description="Open the app headless, take N steps, save the screen as SVG (deterministic).",
+    )
+    shot.add_argument("scenario", nargs="?", help="a built-in name or a .toml file")
+    _add_overrides(shot, steps=False)
+    shot.add_argument("--steps", metavar="N", default="0", help="steps to take first (default 0)")
+    shot.add_argument("--size", default="120x40", metavar="COLSxROWS", help="default 120x40")
+    shot.add_argument("--out", required=True, metavar="FILE.svg", help="where to write the SVG")
+    shot.add_argument(
+        "--press", action="append", default=[], metavar="KEY", help="keys to press after stepping"
+    )
+    return parser
+
+
+def _split_argv(argv: Sequence[str]) -> list[str]:
+    """``gdtui`` alone, or ``gdtui SCENARIO --lr …``, means ``gdtui launch …``."""
+    args = list(argv)
+    if not args:
+        return ["launch"]
+    first = args[0]
+    if first in COMMANDS or first in ("-h", "--help", "--version"):
+        return args
+    return ["launch", *args]
+
+
+def _int_arg(name: str, value: str | None, minimum: int) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise UsageError(f"--{name} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise UsageError(f"--{name} must be at least {minimum}, got {value!r}")
+    return number
+
+
+def _pairs(name: str, text: str | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not text:
+        return out
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--{name} expects NAME=VALUE pairs, got {part.strip()!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{what} must be a number, got {text!r}") from None
+
+
+def _hyper_value(text: str) -> Any:
+    """``0.5`` → 0.5, ``true`` → True, ``0.8,0.99`` → (0.8, 0.99)."""
+    low = text.strip().lower()
+    if low in ("true", "false"):
+        return low == "true"
+    if "," in text:
+        return tuple(_hyper_value(part) for part in text.split(",") if part.strip())
+    try:
+        number = float(text)
+    except ValueError:
+        return text.strip()
+    return int(number) if number.is_integer() and "." not in text and "e" not in low else number
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The scenario overrides given on the command line (validated by the scenario later)."""
+    init = {
+        k: _number(v, f"--init {k}") for k, v in _pairs("init", getattr(args, "init", None)).items()
+    }
+    hyper: dict[str, Any] = {}
+    for item in getattr(args, "hyper", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+        hyper[key.strip()] = _hyper_value(value)
+    out: dict[str, Any] = {
+        "loss": args.loss,
+        "expression": args.expression,
+        "optimizer": args.optimizer,
+        "lr": args.lr,
+        "seed": _int_arg("seed", args.seed, 0),
+        "dtype": args.dtype,
+        "device": args.device,
+    }
+    if getattr(args, "command", None) != "screenshot":
+        out["steps"] = _int_arg("steps", getattr(args, "steps", None), 1)
+    if init:
+        out["init"] = init
+    if hyper:
+        out["hyper"] = hyper
+    return out
+
+
+def resolve_scenario(name: str | None, overrides: dict[str, Any]):  # -> Scenario
+    """Load a scenario and apply overrides; hyper-parameters are merged, not replaced."""
+    from gdtui.scenario import load_scenario
+
+    scenario = load_scenario(name)
+    overrides = dict(overrides)
+    hyper = overrides.pop("hyper", None)
+    scenario = scenario.with_overrides(**overrides)
+    if hyper:
+        scenario = scenario.with_overrides(hyper={**scenario.hyper, **hyper})
+    return scenario
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``gdtui run``: step headless, stream records, print the final state."""
+    from gdtui.engine.run import describe_device
+
+    scenario = resolve_scenario(args.scenario, overrides_from(args))
+    run = scenario.build_run()
+    names = run.param_names
+    fmt = args.format
+    out = sys.stdout
+    start = time.perf_counter()
+    if fmt == "summary":
+        run.run()
+    else:
+        from gdtui.report import RecordWriter
+
+        writer = RecordWriter(out, fmt, names)
+        # One record is held back: when the run stops on the next step (a loss that became
+        # inf), the record already taken is the last finite one and gets the final status.
+        held = None
+        try:
+            for record in run.steps():
+                if held is not None:
+                    writer.write(held.to_dict(names))
+                held = record
+            if held is not None:
+                writer.write(held.to_dict(names))
+        finally:
+            writer.close()
+    elapsed = time.perf_counter() - start
+    if fmt in ("table", "summary"):
+        last = run.last_record
+        rate = run.step_count / elapsed if elapsed > 0 else float("inf")
+        lines = [
+            f"scenario   {scenario.name} ({scenario.source})",
+            f"problem    {run.problem.name}: {run.problem.expression}",
+            f"optimizer  {run.optimizer_name}, lr {run.lr:g}"
+            + (f", {_hyper_text(scenario.hyper)}" if scenario.hyper else ""),
+            f"device     {describe_device(run.device)}, {str(run.dtype).replace('torch.', '')}",
+            f"steps      {run.step_count}",
+            f"status     {run.status}: {run.reason}",
+        ]
+        if last is not None:
+            point = ", ".join(f"{n} = {v:.10g}" for n, v in zip(names, last.params, strict=True))
+            lines += [
+                f"loss       {last.loss:.10g} (before the last step)",
+                f"params     {point}",
+                f"grad norm  {last.grad_norm:.6g}",
+            ]
+        lines.append(f"time       {elapsed:.3f} s ({rate:,.0f} steps/s)")
+        print("\n".join(lines), file=out)
+    return EXIT_OK
+
+
+def _hyper_text(hyper: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in hyper.items())
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """``gdtui list``: what can be chosen."""
+    what = args.what
+    blocks = []
+    if what in (None, "problems"):
+        from gdtui.engine import PROBLEMS, get_problem
+
+        lines = ["problems (--loss NAME, or --expression FORMULA):"]
+        for name in PROBLEMS:
+            problem = get_problem(name)
+            lines.append(f"  {name:18s} {problem.expression}")
+            lines.append(f"  {'':18s} {problem.description}")
+        blocks.append("\n".join(lines))
+    if what in (None, "optimizers"):
+        from gdtui.engine import OPTIMIZERS
+
+        lines = ["optimizers (--optimizer NAME, --set KEY=VALUE):"]
+        for name, spec in OPTIMIZERS.items():
+            hyper = ", ".join(f"{k}={v}" for k, v in spec.hyperparameters().items())
+            lines.append(
+                f"  {name:10s} {spec.torch_name}, lr {spec.default_lr:g}: {spec.description}"
+            )
+            if hyper:
+                lines.append(f"  {'':10s} {hyper}")
+        blocks.append("\n".join(lines))
+    if what in (None, "scenarios"):
+        from gdtui.scenario import builtin_names, load_scenario
+
+        lines = ["scenarios (gdtui run NAME, gdtui launch NAME, or a .toml path):"]
+        for name in builtin_names():
+            lines.append(f"  {name:24s} {load_scenario(name).title}")
+        blocks.append("\n".join(lines))
+    print("\n\n".join(blocks))
+    return EXIT_OK
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    """``gdtui launch``: the app. The engine loads after the first paint."""
+    overrides = overrides_from(args)
+    if args.lr is not None:
+        _check_lr_text(args.lr)
+    from gdtui.ui.app import GdtuiApp
+
+    app = GdtuiApp(scenario=args.scenario, overrides=overrides)
+    app.run()
+    if app.startup_error:
+        raise UsageError(app.startup_error)
+    return app.return_code or EXIT_OK
+
+
+def _check_lr_text(text: str) -> None:
+    """Reject a learning rate that is not a positive finite number, without importing torch."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"learning rate must be a number, got {text!r}") from None
+    if not (value > 0 and value != float("inf")):
+        raise UsageError(f"learning rate must be a finite number above 0, got {text!r}")
+
+
+def cmd_screenshot(args: argparse.Namespace) -> int:
+    """``gdtui screenshot``: a deterministic SVG of the app after N steps."""
+    steps = _int_arg("steps", args.steps, 0) or 0
+    try:
+        cols, rows = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"--size must look like 120x40, got {args.size!r}") from None
+    if cols < 20 or rows < 8 or cols > 1000 or rows > 500:
+        raise UsageError(f"--size {args.size} is out of range (20x8 to 1000x500)")
+    overrides = overrides_from(args)
+    scenario = resolve_scenario(args.scenario, overrides)
+    from gdtui.ui.screenshot import save_screenshot
+
+    path = save_screenshot(scenario, steps, (cols, rows), args.out, press=args.press)
+    print(path)
+    return EXIT_OK
+
+
+HANDLERS = {"launch": cmd_launch, "run": cmd_run, "list": cmd_list, "screenshot": cmd_screenshot}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gdtui`` console script; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            args = build_parser().parse_args(_split_argv(argv))
+            return HANDLERS[args.command](args)
+        except UsageError as err:
+            print(f"gdtui: error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except ValueError as err:
+            # Every user error of the engine and scenarios is a ValueError with a one-line text.
+            from gdtui.engine import USER_ERRORS
+            from gdtui.scenario import ScenarioError
+
+            if isinstance(err, (*USER_ERRORS, ScenarioError)):
+                print(f"gdtui: error: {err}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            raise
+    except KeyboardInterrupt:
+        print("gdtui: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+def entry() -> NoReturn:
+    """``python -m gdtui``."""
+    sys.exit(main())
