@@ -52,6 +52,7 @@ class History:
         self.stride = 1
         self.total_steps = 0
         self._n = 0
+        self._provisional = 0  # 1 when row _n holds the steps of a bucket not yet complete
         self._pending: list[StepRecord] = []
         n = len(self.param_names)
         self._step = np.zeros(capacity, dtype=np.int64)
@@ -102,6 +103,7 @@ class History:
             state[key] = np.array([r.state.get(key, empty) for r in pending], dtype=float)
             if key not in self._state:
                 self._state[key] = np.full((self.capacity, n), np.nan)
+        self._provisional = 0
         start = 0
         while start < k:
             g = self.stride
@@ -127,6 +129,22 @@ class History:
             self._n += rows
             start = stop
         self._pending = pending[start:]
+        if start < k:
+            # Steps that don't fill a bucket yet still show, in a provisional row that the next
+            # flush rewrites: the steps just before a divergence must not be hidden.
+            if self._n >= self.capacity:
+                self._compact()
+            i = self._n
+            self._step[i] = steps[k - 1]
+            for key in ("loss", "grad_norm", "update_norm", "lr"):
+                self._scalars[key][i] = block[key][k - 1]
+            self._scalars["loss_min"][i] = loss[start:].min()
+            self._scalars["loss_max"][i] = loss[start:].max()
+            for key in _VECTORS:
+                self._vectors[key][i] = vectors[key][k - 1]
+            for key, col in state.items():
+                self._state[key][i] = col[k - 1]
+            self._provisional = 1
 
     def _compact(self) -> None:
         """Merge the tail's rows in pairs and double the stride: memory stays bounded."""
@@ -161,10 +179,13 @@ class History:
 
     # -- reading -----------------------------------------------------------------------------
 
+    def _rows(self) -> int:
+        self._flush()
+        return self._n + self._provisional
+
     def __len__(self) -> int:
         """How many rows are held (at most ``capacity``), not how many steps were taken."""
-        self._flush()
-        return self._n
+        return self._rows()
 
     @property
     def nbytes(self) -> int:
@@ -190,51 +211,45 @@ class History:
             col = self._state[name]
         else:
             raise KeyError(name)
-        return col[: self._n].copy()
+        return col[: self._rows()].copy()
 
     def view(self, width: int) -> HistoryView:
         """At most ``width`` buckets over the steps taken: last value, min and max of the loss.
 
-        Buckets are equal spans of step numbers, so the x positions are even whatever the
-        stride of the rows behind them. Cost is O(rows held), never O(steps taken).
+        Buckets span a power-of-two number of steps, aligned to multiples of that span, so a
+        finished bucket never changes as the run goes on (a live plot then only redraws its
+        right edge). Cost is O(rows held), never O(steps taken).
         """
-        self._flush()
-        n = self._n
+        n = self._rows()
         steps = self._step[:n]
         loss = self._scalars["loss"][:n]
+        lo_col = self._scalars["loss_min"][:n]
+        hi_col = self._scalars["loss_max"][:n]
+        grad_norm = self._scalars["grad_norm"][:n]
         if n == 0 or width <= 0:
             empty = np.zeros(0)
             return HistoryView(np.zeros(0, dtype=np.int64), empty, empty, empty, empty)
-        if n <= width:
+        span = 1
+        while int(steps[-1]) > span * width:
+            span *= 2
+        if span == 1:
             return HistoryView(
-                steps.copy(),
-                loss.copy(),
-                self._scalars["loss_min"][:n].copy(),
-                self._scalars["loss_max"][:n].copy(),
-                self._scalars["grad_norm"][:n].copy(),
+                steps.copy(), loss.copy(), lo_col.copy(), hi_col.copy(), grad_norm.copy()
             )
-        edges = np.linspace(steps[0], steps[-1], width + 1)
-        starts = np.unique(np.searchsorted(steps, edges[:-1], side="left"))
-        starts = starts[starts < n]
+        keys = (steps - 1) // span
+        starts = np.flatnonzero(np.diff(keys, prepend=-1))
         ends = np.append(starts[1:], n) - 1
         with np.errstate(invalid="ignore"):
-            lo = np.minimum.reduceat(self._scalars["loss_min"][:n], starts)
-            hi = np.maximum.reduceat(self._scalars["loss_max"][:n], starts)
-        return HistoryView(
-            steps[ends].copy(),
-            loss[ends].copy(),
-            lo,
-            hi,
-            self._scalars["grad_norm"][:n][ends].copy(),
-        )
+            lo = np.minimum.reduceat(lo_col, starts)
+            hi = np.maximum.reduceat(hi_col, starts)
+        return HistoryView(steps[ends].copy(), loss[ends].copy(), lo, hi, grad_norm[ends].copy())
 
     def path(self, max_points: int = 2000) -> np.ndarray:
         """Parameters after each held step, evenly thinned to ``max_points`` (first and last kept).
 
         The start point is the first row's ``params_before``; shape ``(k + 1, n_params)``.
         """
-        self._flush()
-        n = self._n
+        n = self._rows()
         if n == 0:
             return np.zeros((0, len(self.param_names)))
         params = self._vectors["params"][:n]
@@ -246,13 +261,13 @@ class History:
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """The held rows as record-shaped dicts (the same keys as ``StepRecord.to_dict``)."""
-        self._flush()
+        n = self._rows()
         names = self.param_names
 
         def by_name(values: np.ndarray) -> dict[str, float | None]:
             return {k: finite_or_none(float(v)) for k, v in zip(names, values, strict=True)}
 
-        for i in range(self._n):
+        for i in range(n):
             grad = self._vectors["grad"][i]
             update = self._vectors["update"][i]
             yield {

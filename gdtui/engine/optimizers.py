@@ -152,7 +152,7 @@ def parse_lr(value: Any) -> float:
         raise OptimizerError(f"learning rate must be a number, got {value!r}")
     try:
         lr = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise OptimizerError(f"learning rate must be a number, got {value!r}") from None
     if not math.isfinite(lr):
         raise OptimizerError(f"learning rate must be finite, got {value!r}")
@@ -169,8 +169,13 @@ def _coerce(value: Any) -> Any:
 
 
 def check_hyperparameters(spec: OptimizerSpec, hyper: Mapping[str, Any]) -> dict[str, Any]:
-    """Names checked against the real constructor; values then checked by constructing it."""
-    allowed = [k for k in spec.signature_defaults() if k != "lr"]
+    """Names checked against the real constructor; values then checked by constructing it and
+    taking one step on a scratch parameter (some values fail only when the optimizer steps).
+
+    Implementation switches (foreach, fused, capturable, differentiable) are not offered: they
+    choose how torch computes a step, not the maths a learner tunes, and some need a GPU.
+    """
+    allowed = [k for k in spec.signature_defaults() if k not in _IMPLEMENTATION_FLAGS | {"lr"}]
     out: dict[str, Any] = {}
     for key, value in hyper.items():
         if key not in allowed:
@@ -182,8 +187,10 @@ def check_hyperparameters(spec: OptimizerSpec, hyper: Mapping[str, Any]) -> dict
     probe = torch.zeros((), requires_grad=True)
     kwargs = {**spec.preset, **out}
     try:
-        spec.cls([probe], lr=spec.default_lr, **kwargs)
-    except (ValueError, TypeError, RuntimeError) as err:
+        optimizer = spec.cls([probe], lr=spec.default_lr, **kwargs)
+        probe.grad = torch.ones(())
+        optimizer.step()
+    except Exception as err:
         message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise OptimizerError(f"{spec.name}: {message}") from None
     return out

@@ -8,6 +8,7 @@ differentiates. A user's own expression becomes a :class:`Problem` the same way.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,8 @@ class Problem:
         """The same problem from another start point, given by name or in order."""
         if init is None:
             return self
+        if isinstance(init, numbers.Real):  # a bare number for a one-parameter problem
+            init = [init]
         if isinstance(init, Mapping):
             unknown = [k for k in init if k not in self.param_names]
             if unknown:
@@ -68,7 +71,10 @@ class Problem:
                 )
             values = [init.get(n, v) for n, v in zip(self.param_names, self.init, strict=True)]
         else:
-            values = list(init)
+            try:
+                values = list(init)
+            except TypeError:
+                raise ProblemError(f"start point must be numbers by name, got {init!r}") from None
             if len(values) != self.dim:
                 raise ProblemError(
                     f"start point needs {self.dim} value(s) for {', '.join(self.param_names)}, "
@@ -76,7 +82,7 @@ class Problem:
                 )
         checked = []
         for name, v in zip(self.param_names, values, strict=True):
-            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise ProblemError(f"start value for '{name}' must be a finite number, got {v!r}")
             checked.append(float(v))
         point = tuple(checked)
@@ -135,7 +141,6 @@ class ProblemSpec:
     minima_from_options: Callable[[Mapping[str, float]], tuple[Point, ...]] | None = None
 
 
-_SQRT_HALF = "0.5"
 PROBLEMS: dict[str, ProblemSpec] = {
     spec.name: spec
     for spec in [

@@ -103,10 +103,22 @@ class Run:
         explode_factor: float = 1e10,
         history_capacity: int = 1 << 16,
     ) -> None:
-        if max_steps is not None and (isinstance(max_steps, bool) or int(max_steps) < 1):
+        if max_steps is not None and (
+            isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
+        ):
             raise RunError(f"steps must be a whole number of at least 1, got {max_steps!r}")
-        if isinstance(tolerance, bool) or not (0 <= float(tolerance) < math.inf):
+        if (
+            isinstance(tolerance, bool)
+            or not isinstance(tolerance, int | float)
+            or not 0 <= tolerance < math.inf
+        ):
             raise RunError(f"tolerance must be a finite number ≥ 0, got {tolerance!r}")
+        if isinstance(explode_factor, bool) or not (1 < float(explode_factor) < math.inf):
+            raise RunError(
+                f"explode_factor must be a finite number above 1, got {explode_factor!r}"
+            )
+        if history_capacity < 4096:
+            raise RunError(f"history_capacity must be at least 4096, got {history_capacity!r}")
         self.problem = problem
         self.optimizer_name = get_spec(optimizer).name
         self.hyper = dict(hyper or {})

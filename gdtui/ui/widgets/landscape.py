@@ -18,7 +18,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from gdtui.ui.widgets.line_canvas import LineCanvas
-from gdtui.ui.widgets.loss_plot import build_plotext_lines
+from gdtui.ui.widgets.loss_plot import PLOTEXT_LOCK, build_plotext_lines
 
 __all__ = ["NO_LANDSCAPE", "PALETTE", "Curve1D", "Landscape", "Surface2D", "render_curve_text"]
 
@@ -361,36 +361,37 @@ def render_curve_text(
             & (pz <= zhi)
         )
 
-    plt.clear_figure()
-    plt.limit_size(False, False)
-    plt.plotsize(width, height)
-    plt.theme("pro")
-    plt.plot(x.tolist(), z.tolist(), color="blue+", marker="hd")
-    if path is not None and np.size(path):
-        arr = np.asarray(path, dtype=np.float64)
-        if arr.ndim == 2 and arr.shape[1] >= 2:
-            px, pz = arr[:, 0], arr[:, 1]
-        else:
-            px = arr.reshape(-1)
-            pz = on_curve(px)
-        keep = inside(px, pz)
-        if keep.any():
-            plt.scatter(px[keep].tolist(), pz[keep].tolist(), color="white", marker="•")
-    for value, glyph, color in (
-        (start, "○", "white"),
-        *[((m,), "★", "orange+") for m in curve.minima],
-        (current, "●", "red+"),
-    ):
-        if value is None or not len(value):
-            continue
-        px = np.array([float(value[0])])
-        pz = np.array([float(value[1])]) if len(value) > 1 else on_curve(px)
-        if inside(px, pz).all():
-            plt.scatter(px.tolist(), pz.tolist(), color=color, marker=glyph)
-    plt.xlim(xlo, xhi)
-    plt.ylim(zlo, zhi)
-    plt.xlabel(curve.x_name)
-    lines = build_plotext_lines()
+    with PLOTEXT_LOCK:
+        plt.clear_figure()
+        plt.limit_size(False, False)
+        plt.plotsize(width, height)
+        plt.theme("pro")
+        plt.plot(x.tolist(), z.tolist(), color="blue+", marker="hd")
+        if path is not None and np.size(path):
+            arr = np.asarray(path, dtype=np.float64)
+            if arr.ndim == 2 and arr.shape[1] >= 2:
+                px, pz = arr[:, 0], arr[:, 1]
+            else:
+                px = arr.reshape(-1)
+                pz = on_curve(px)
+            keep = inside(px, pz)
+            if keep.any():
+                plt.scatter(px[keep].tolist(), pz[keep].tolist(), color="white", marker="•")
+        for value, glyph, color in (
+            (start, "○", "white"),
+            *[((m,), "★", "orange+") for m in curve.minima],
+            (current, "●", "red+"),
+        ):
+            if value is None or not len(value):
+                continue
+            px = np.array([float(value[0])])
+            pz = np.array([float(value[1])]) if len(value) > 1 else on_curve(px)
+            if inside(px, pz).all():
+                plt.scatter(px.tolist(), pz.tolist(), color=color, marker=glyph)
+        plt.xlim(xlo, xhi)
+        plt.ylim(zlo, zhi)
+        plt.xlabel(curve.x_name)
+        lines = build_plotext_lines()
     return (lines + [""] * height)[:height]
 
 

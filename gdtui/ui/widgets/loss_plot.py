@@ -14,6 +14,7 @@ limits and the row diff.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from gdtui.ui.widgets.line_canvas import LineCanvas
 __all__ = [
     "EMPTY_HINT",
     "NOT_FINITE",
+    "PLOTEXT_LOCK",
     "LossPlot",
     "Series",
     "build_plotext_lines",
@@ -47,6 +49,9 @@ _THEME = "pro"  # default foreground/background everywhere: blends into the Text
 _LINE_MARKER = "hd"
 _BAND_MARKER = "braille"
 _ANSI_RESET = "\x1b[0m"
+
+PLOTEXT_LOCK = threading.RLock()
+"""plotext draws on one global figure: hold this lock around any use of ``plotext``."""
 
 
 def log_message(log_offset: float | None) -> str:
@@ -250,13 +255,13 @@ def _xmax(prepared: Sequence[_Prepared]) -> float:
 
 
 def _fmt_count(value: float) -> str:
-    """Compact integer labels for the step axis."""
+    """Compact step labels: 4096, 16.4k, 262k, 1.05M."""
     v = round(value)
-    if abs(v) < 100_000:
+    if abs(v) < 10_000:
         return str(v)
-    if abs(v) < 100_000_000:
-        return f"{v / 1000:.0f}k"
-    return f"{v / 1e6:.0f}M"
+    if abs(v) < 1_000_000:
+        return f"{v / 1e3:.3g}k"
+    return f"{v / 1e6:.3g}M"
 
 
 def _fmt_value(value: float, step: float) -> str:
@@ -368,27 +373,31 @@ def _render(
     xmax = _xmax(prepared)
     rows = height - 1
 
-    plt.clear_figure()
-    plt.limit_size(False, False)  # else plotext clips the size to the real terminal
-    plt.plotsize(width, rows)
-    plt.theme(_THEME)
-    fast = _USE_PLOTEXT_INTERNALS and _active_figure() is not None
-    if not fast:
-        _plot_bands_with_plotext(prepared, ylo, yhi)
-    for p in prepared:
-        if len(p.x):
-            plt.plot(
-                p.x.tolist(), np.clip(p.y, ylo, yhi).tolist(), color=p.color, marker=_LINE_MARKER
-            )
-    plt.xlim(0.0, xmax)
-    plt.ylim(ylo, yhi)
-    xt, xl = _x_ticks(xmax, width)
-    plt.xticks(xt, xl)
-    yt, yl = (_log_ticks if log_scale else _linear_ticks)(ylo, yhi, rows)
-    plt.yticks(yt, yl)
-    body = build_plotext_lines(
-        lambda matrix: _paint_bands(matrix, prepared, (0.0, xmax), (ylo, yhi))
-    )
+    with PLOTEXT_LOCK:
+        plt.clear_figure()
+        plt.limit_size(False, False)  # else plotext clips the size to the real terminal
+        plt.plotsize(width, rows)
+        plt.theme(_THEME)
+        fast = _USE_PLOTEXT_INTERNALS and _active_figure() is not None
+        if not fast:
+            _plot_bands_with_plotext(prepared, ylo, yhi)
+        for p in prepared:
+            if len(p.x):
+                plt.plot(
+                    p.x.tolist(),
+                    np.clip(p.y, ylo, yhi).tolist(),
+                    color=p.color,
+                    marker=_LINE_MARKER,
+                )
+        plt.xlim(0.0, xmax)
+        plt.ylim(ylo, yhi)
+        xt, xl = _x_ticks(xmax, width)
+        plt.xticks(xt, xl)
+        yt, yl = (_log_ticks if log_scale else _linear_ticks)(ylo, yhi, rows)
+        plt.yticks(yt, yl)
+        body = build_plotext_lines(
+            lambda matrix: _paint_bands(matrix, prepared, (0.0, xmax), (ylo, yhi))
+        )
     body = (body + [""] * rows)[:rows]
     return "\n".join([header, *body])
 
@@ -636,7 +645,7 @@ class LossPlot(LineCanvas):
         if width <= 0 or height <= 0:
             self._last_changed = []
             return []
-        mode = (bool(self.log_scale), self._log_offset)
+        mode = (True, self._log_offset) if self.log_scale else (False, None)
         if mode != self._ylim_mode:
             self._ylim = None
             self._ylim_mode = mode

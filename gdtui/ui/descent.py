@@ -1,0 +1,420 @@
+"""The descent loop: the one thread that owns the Run and steps torch.
+
+The app starts it in a Textual thread worker and talks to it only through :meth:`DescentLoop.send`
+(a queue); the loop talks back only through ``post`` (``App.post_message``, thread-safe). The UI
+thread never waits for torch: even ``import torch`` happens here, after the first paint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gdtui.ui.messages import (
+    Catalog,
+    EngineReady,
+    Notice,
+    OptimizerChoice,
+    Progress,
+    RunInfo,
+    RunStarted,
+    Snapshot,
+    StartupFailed,
+    Surface,
+    SurfaceReady,
+)
+
+PUBLISH_INTERVAL = 0.25  # seconds between progress messages while running: 4 updates/s
+BATCH_SECONDS = 0.02  # at full speed, how long to step between looks at the command queue
+
+
+class DescentLoop:
+    """Runs descent for the app. Create it on the UI thread, call :meth:`run` in a worker."""
+
+    def __init__(
+        self,
+        post: Callable[[Any], Any],
+        scenario: str | None = None,
+        overrides: dict[str, Any] | None = None,
+        *,
+        initial_steps: int = 0,
+        autostart: bool = False,
+        speed: float | None = None,
+    ) -> None:
+        self.post = post
+        self.scenario_spec = scenario
+        self.overrides = dict(overrides or {})
+        self.initial_steps = initial_steps
+        self.autostart = autostart
+        self.speed = speed
+        self.commands: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
+        self.view_width = 120
+        self.grid_size: tuple[int, int] | None = None
+        self.generation = 0
+        self.playing = False
+        self.scenario: Any = None
+        self.run_obj: Any = None
+        self._graph: tuple[str, ...] = ()
+        self._last_publish = 0.0
+        self._rate_mark: tuple[float, int] = (0.0, 0)
+        self._rate: float | None = None
+        self._next_due = 0.0
+
+    # -- called from the UI thread -----------------------------------------------------------------
+
+    def send(self, command: str, *args: Any) -> None:
+        """Queue a command for the loop (thread-safe, never blocks)."""
+        self.commands.put((command, args))
+
+    # -- the thread --------------------------------------------------------------------------------
+
+    def run(self, is_cancelled: Callable[[], bool]) -> None:
+        """The worker body: load the engine, build the first run, then serve commands and step."""
+        if not self._start():
+            return
+        while not is_cancelled():
+            timeout = self._wait_time()
+            try:
+                if timeout <= 0:
+                    command, args = self.commands.get_nowait()
+                else:
+                    command, args = self.commands.get(timeout=timeout)
+            except queue.Empty:
+                pass
+            else:
+                if command == "quit":
+                    return
+                self._handle(command, args)
+                while True:  # drain: a burst of key presses is handled before stepping
+                    try:
+                        command, args = self.commands.get_nowait()
+                    except queue.Empty:
+                        break
+                    if command == "quit":
+                        return
+                    self._handle(command, args)
+            if self.playing:
+                self._step_batch()
+            if self.playing and time.perf_counter() - self._last_publish >= PUBLISH_INTERVAL:
+                self.publish()
+
+    def _wait_time(self) -> float:
+        if not self.playing:
+            return 0.5
+        if self.speed is None:
+            return 0.0
+        return max(0.0, self._next_due - time.perf_counter())
+
+    def _start(self) -> bool:
+        try:
+            from gdtui.engine import OPTIMIZERS, PROBLEMS, USER_ERRORS
+            from gdtui.scenario import ScenarioError, builtin_names, load_scenario
+
+            self._user_errors = (*USER_ERRORS, ScenarioError)
+            catalog = Catalog(
+                tuple((name, spec.description) for name, spec in PROBLEMS.items()),
+                tuple(
+                    OptimizerChoice(
+                        spec.name,
+                        spec.torch_name,
+                        spec.description,
+                        spec.default_lr,
+                        spec.hyperparameters(),
+                    )
+                    for spec in OPTIMIZERS.values()
+                ),
+                tuple((name, load_scenario(name).title) for name in builtin_names()),
+            )
+            self.post(EngineReady(catalog))
+            from gdtui.cli import resolve_scenario
+
+            spec = self.scenario_spec
+            if spec is None or isinstance(spec, str):
+                scenario = resolve_scenario(spec, self.overrides)
+            else:  # an already resolved Scenario (gdtui screenshot, tests)
+                scenario = spec
+            self._new_run(scenario)
+        except Exception as err:
+            if not isinstance(err, ValueError):
+                err = ValueError(f"{type(err).__name__}: {err}")
+            self.post(StartupFailed(str(err).splitlines()[0] if str(err) else repr(err)))
+            return False
+        if self.initial_steps:
+            for _ in self.run_obj.steps(self.initial_steps):
+                pass
+            self._after_stop_check(notify=False)
+        self.publish()
+        if self.autostart:
+            self._play()
+        return True
+
+    # -- commands ----------------------------------------------------------------------------------
+
+    def _handle(self, command: str, args: tuple[Any, ...]) -> None:
+        try:
+            getattr(self, f"_cmd_{command}")(*args)
+        except self._user_errors as err:
+            self.post(Notice(str(err), "error"))
+
+    def _cmd_toggle(self) -> None:
+        if self.playing:
+            self._cmd_pause()
+        else:
+            self._play()
+
+    def _cmd_play(self) -> None:
+        self._play()
+
+    def _cmd_pause(self) -> None:
+        self.playing = False
+        self._rate = None
+        self.publish()
+
+    def _cmd_step(self, count: int = 1) -> None:
+        run = self.run_obj
+        self.playing = False
+        self._rate = None
+        if not self._can_step(run):
+            return
+        for _ in run.steps(count):
+            pass
+        self._after_stop_check(notify=True)
+        self.publish()
+
+    def _cmd_reset(self) -> None:
+        self.playing = False
+        self._new_run(self.scenario)
+        self.publish()
+
+    def _cmd_lr(self, value: Any) -> None:
+        lr = self.run_obj.set_lr(value)
+        # Later resets keep the new rate: the scenario is what a reset goes back to.
+        self.scenario = dataclasses.replace(self.scenario, lr=lr)
+        self.publish()
+
+    def _cmd_scale_lr(self, factor: float) -> None:
+        self._cmd_lr(self.run_obj.lr * factor)
+
+    def _cmd_configure(self, changes: dict[str, Any]) -> None:
+        hyper = changes.pop("hyper", None)
+        scenario = self.scenario.with_overrides(**changes)
+        if hyper is not None:
+            scenario = scenario.with_overrides(hyper=hyper)
+        was_playing = self.playing
+        self.playing = False
+        self._new_run(scenario)
+        self.publish()
+        if was_playing:
+            self._play()
+
+    def _cmd_scenario(self, spec: str) -> None:
+        from gdtui.scenario import load_scenario
+
+        scenario = load_scenario(spec)
+        self.playing = False
+        self._new_run(scenario)
+        self.publish()
+        self.post(Notice(f"opened {scenario.name}: {scenario.title}"))
+
+    def _cmd_start(self, point: tuple[float, ...]) -> None:
+        names = self.run_obj.param_names
+        init = {n: float(v) for n, v in zip(names, point, strict=True)}
+        self._cmd_configure({"init": init})
+
+    def _cmd_speed(self, speed: float | None) -> None:
+        self.speed = speed
+        self._next_due = time.perf_counter()
+
+    def _cmd_view(self, width: int) -> None:
+        changed = width != self.view_width
+        self.view_width = max(8, int(width))
+        if changed and self.run_obj is not None and not self.playing:
+            self.publish()
+
+    def _cmd_grid(self, nx: int, ny: int) -> None:
+        size = (max(2, int(nx)), max(2, int(ny)))
+        if size != self.grid_size:
+            self.grid_size = size
+            if self.run_obj is not None:
+                self.post(SurfaceReady(self.generation, self._surface()))
+
+    def _cmd_export(self, fmt: str, folder: str) -> None:
+        from gdtui.report import write_rows
+
+        run = self.run_obj
+        rows = list(run.history.rows())
+        if rows:
+            rows[-1]["status"] = str(run.status)
+            rows[-1]["reason"] = run.reason
+        for row in rows[:-1]:
+            row["status"] = "running"
+            row["reason"] = None
+        name = f"gdtui-{self.scenario.name}-step{run.step_count}.{fmt}"
+        path = Path(folder) / name
+        try:
+            with path.open("w", encoding="utf-8") as out:
+                write_rows(rows, out, fmt, run.param_names)
+        except OSError as err:
+            self.post(Notice(f"could not export to {path}: {err.strerror or err}", "error"))
+            return
+        note = ""
+        if run.history.stride > 1:
+            note = f" (every {run.history.stride}th step after the first {run.history.head})"
+        self.post(Notice(f"exported {len(rows)} records to {path}{note}"))
+
+    # -- stepping ----------------------------------------------------------------------------------
+
+    def _can_step(self, run: Any) -> bool:
+        from gdtui.engine import Status
+
+        if run.status is Status.FINISHED:
+            run.extend(self.scenario.steps)
+        if run.status is not Status.RUNNING:
+            self.post(Notice(f"{run.reason} — press r to reset", "warning"))
+            return False
+        return True
+
+    def _play(self) -> None:
+        if not self._can_step(self.run_obj):
+            self.playing = False
+            self.publish()
+            return
+        self.playing = True
+        now = time.perf_counter()
+        self._next_due = now
+        self._rate_mark = (now, self.run_obj.step_count)
+        self._rate = None
+        self.publish()
+
+    def _step_batch(self) -> None:
+        run = self.run_obj
+        now = time.perf_counter()
+        if self.speed is None:
+            deadline = now + BATCH_SECONDS
+            step = run.step
+            while True:
+                for _ in range(32):
+                    if step() is None:
+                        break
+                if run.finished or time.perf_counter() >= deadline:
+                    break
+        else:
+            interval = 1.0 / self.speed
+            due = 0
+            while self._next_due <= now and due < 1000:
+                self._next_due += interval
+                due += 1
+            if self._next_due < now - 1.0:  # fell far behind: don't try to catch up
+                self._next_due = now + interval
+            for _ in range(due):
+                if run.step() is None:
+                    break
+        if run.finished:
+            self.playing = False
+            self._after_stop_check(notify=True)
+            self.publish()
+
+    def _after_stop_check(self, notify: bool) -> None:
+        from gdtui.engine import Status
+
+        run = self.run_obj
+        if run.status is Status.RUNNING:
+            return
+        self.playing = False
+        if notify:
+            severity = "error" if run.status is Status.DIVERGED else "information"
+            self.post(Notice(str(run.reason), severity))
+
+    def _new_run(self, scenario: Any) -> None:
+        from gdtui.engine.optimizers import get_spec
+        from gdtui.engine.run import describe_device
+
+        run = scenario.build_run()
+        self.scenario = scenario
+        self.run_obj = run
+        self.generation += 1
+        self._graph = ()
+        self._rate = None
+        problem = run.problem
+        info = RunInfo(
+            generation=self.generation,
+            scenario=scenario.name,
+            title=scenario.title,
+            description=scenario.description.strip(),
+            problem=problem.name,
+            expression=problem.expression,
+            param_names=problem.param_names,
+            init=problem.init,
+            domain=problem.domain,
+            minima=problem.minima,
+            min_value=problem.min_value,
+            optimizer=run.optimizer_name,
+            torch_name=get_spec(run.optimizer_name).torch_name,
+            lr=run.lr,
+            hyper={**get_spec(run.optimizer_name).hyperparameters(), **scenario.hyper},
+            device=describe_device(run.device),
+            dtype=str(run.dtype).replace("torch.", ""),
+            max_steps=run.max_steps,
+            is_expression=scenario.expression is not None,
+            surface=self._surface(),
+        )
+        self.post(RunStarted(info))
+
+    def _surface(self) -> Surface | None:
+        run = self.run_obj
+        problem = run.problem
+        if self.grid_size is None or problem.dim not in (1, 2):
+            return None
+        nx, ny = self.grid_size
+        (x_lo, x_hi), *rest = problem.domain
+        x = np.linspace(x_lo, x_hi, nx)
+        if problem.dim == 1:
+            return Surface(x, None, problem.evaluate_grid(x))
+        y_lo, y_hi = rest[0]
+        y = np.linspace(y_lo, y_hi, ny)
+        return Surface(x, y, problem.evaluate_grid(x, y))
+
+    # -- publishing --------------------------------------------------------------------------------
+
+    def publish(self) -> None:
+        """Send the run as it stands (a replaceable message)."""
+        from gdtui.engine import format_graph
+
+        run = self.run_obj
+        if run is None:
+            return
+        now = time.perf_counter()
+        if self.playing:
+            mark_time, mark_step = self._rate_mark
+            if now - mark_time >= 0.2:
+                self._rate = (run.step_count - mark_step) / (now - mark_time)
+                self._rate_mark = (now, run.step_count)
+        else:
+            self._rate = None
+        if not self._graph and run.step_count:
+            self._graph = tuple(format_graph(run.autograd_graph()))
+        record = run.last_record
+        if record is not None:
+            record = dataclasses.replace(record, state=dict(record.state))
+        snapshot = Snapshot(
+            generation=self.generation,
+            step=run.step_count,
+            status=str(run.status),
+            reason=run.reason,
+            lr=run.lr,
+            playing=self.playing,
+            record=record,
+            view=run.history.view(self.view_width),
+            path=run.history.path(2000),
+            current=run.current,
+            graph=self._graph,
+            steps_per_s=self._rate,
+        )
+        self._last_publish = now
+        self.post(Progress(snapshot))

@@ -1,0 +1,64 @@
+"""The help screen: every key, and what the panels mean."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS: list[tuple[str, str]] = [
+    ("space", "run / pause"),
+    ("n", "one step"),
+    ("r", "reset (same settings, from the start point)"),
+    ("+  −", "learning rate ×2 / ÷2, applied to the running optimizer at once"),
+    ("l", "loss curve: linear / log10 scale"),
+    ("f", "speed: 1, 10, 100 steps/s, as fast as it goes"),
+    ("s", "place the start: arrows move it, enter applies, esc cancels (or click the map)"),
+    ("o", "open a scenario (built-ins and .toml files here)"),
+    ("e", "export the run's records (JSONL; CSV from the command palette)"),
+    ("ctrl+s", "save an SVG screenshot"),
+    ("c  g  b", "show / hide: controls, landscape, backprop vs optimizer"),
+    ("tab", "move between controls; esc leaves a field"),
+    ("ctrl+p", "command palette: problems, optimizers, scenarios, actions"),
+    ("?", "this help"),
+    ("q", "quit"),
+]
+
+ABOUT = (
+    "Backprop (the map) computes the gradient: loss.backward() fills w.grad. "
+    "The optimizer (the hiker) uses it: optimizer.step() moves the parameters. "
+    "Δ is the update actually applied (θ after − θ before); Δ/−∇ is the effective learning "
+    "rate: exactly lr for plain SGD, different per parameter for Adam."
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    """A modal list of the keys; any of esc, q, ? closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90%; max-width: 96; height: auto; max-height: 90%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        """The key table and a paragraph on the two halves of a step."""
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, what in KEYS:
+            table.add_row(key, what)
+        with VerticalScroll() as box:
+            box.border_title = "gdtui · keys"
+            box.border_subtitle = "esc closes"
+            yield Static(table)
+            yield Static(Text("\n" + ABOUT, style="dim"))

@@ -1,0 +1,56 @@
+"""Open a scenario: the built-ins and the .toml files in the working directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+
+class OpenScenarioScreen(ModalScreen[str | None]):
+    """Pick a scenario; dismisses with its name or path (None if cancelled)."""
+
+    DEFAULT_CSS = """
+    OpenScenarioScreen { align: center middle; }
+    OpenScenarioScreen > Vertical {
+        width: 90%; max-width: 100; height: auto; max-height: 80%;
+        border: round $primary; background: $surface;
+    }
+    OpenScenarioScreen OptionList { height: auto; max-height: 30; border: none; }
+    """
+    BINDINGS = [Binding("escape", "dismiss_none", "cancel", show=False)]
+
+    def __init__(self, builtins: list[tuple[str, str]], folder: Path | None = None) -> None:
+        super().__init__()
+        self.builtins = builtins
+        self.folder = folder or Path.cwd()
+
+    def compose(self) -> ComposeResult:
+        """Built-ins first, then the folder's .toml files."""
+        options: list[Option] = [
+            Option(f"{name:24s} {title}", id=f"builtin:{name}") for name, title in self.builtins
+        ]
+        try:
+            files = sorted(p for p in self.folder.glob("*.toml") if p.is_file())
+        except OSError:
+            files = []
+        options += [Option(f"{p.name:24s} ({self.folder})", id=f"file:{p}") for p in files[:200]]
+        with Vertical() as box:
+            box.border_title = "open a scenario"
+            box.border_subtitle = "enter opens · esc cancels"
+            yield OptionList(*options)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        """Return the chosen scenario."""
+        option_id = event.option.id or ""
+        kind, _, value = option_id.partition(":")
+        self.dismiss(value if kind in ("builtin", "file") else None)
+
+    def action_dismiss_none(self) -> None:
+        """Cancel."""
+        self.dismiss(None)

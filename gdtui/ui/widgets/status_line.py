@@ -1,0 +1,50 @@
+"""The status line: step, loss, ‖∇‖, speed, device, and the run's state in words."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from gdtui.ui.format import num, rate
+from gdtui.ui.messages import RunInfo, Snapshot
+from gdtui.ui.widgets.rich_canvas import RichCanvas
+
+_HINTS = {
+    "diverged": " — lower the learning rate (−) and reset (r)",
+    "converged": " — press r to reset",
+    "finished": " — space runs on",
+}
+
+
+class StatusLine(RichCanvas):
+    """One line at the bottom of the screen."""
+
+    DEFAULT_CSS = """
+    StatusLine { height: 1; background: $panel; padding: 0 1; }
+    """
+
+    def show(self, info: RunInfo | None, snapshot: Snapshot | None, loading: str = "") -> None:
+        """Draw the run's state."""
+        if info is None or snapshot is None:
+            self.show_renderable(Text(loading or "loading torch…", style="italic"))
+            return
+        record = snapshot.record
+        text = Text()
+        text.append(f"step {snapshot.step}", style="bold")
+        if record is not None:
+            text.append("  loss ", style="dim")
+            text.append(num(record.loss))
+            text.append("  ‖∇‖ ", style="dim")
+            text.append(num(record.grad_norm))
+        text.append(f"  {info.optimizer} lr {num(snapshot.lr)}", style="dim")
+        text.append(f"  {info.device} {info.dtype}", style="dim")
+        if snapshot.status == "running":
+            if snapshot.playing:
+                text.append("  ▶ running ", style="bold green")
+                text.append(rate(snapshot.steps_per_s))
+            else:
+                text.append("  ❚❚ paused", style="bold")
+        else:
+            style = {"diverged": "bold red", "converged": "bold green"}.get(snapshot.status, "bold")
+            text.append(f"  {snapshot.status}: ", style=style)
+            text.append(f"{snapshot.reason}{_HINTS.get(snapshot.status, '')}")
+        self.show_renderable(text)
