@@ -271,7 +271,7 @@ class GdtuiApp(App[int]):
         self.placing = None
         self.query_one(Controls).show_run(info)
         self._set_surface(info.generation, info.surface)
-        self.query_one("#loss", LossPlot).border_subtitle = info.problem
+        self.query_one("#loss", LossPlot).border_subtitle = f"{info.problem} · {info.optimizer}"
         title = f"landscape · {info.expression}" if info.surface is not None else "landscape"
         self.query_one("#landscape", Landscape).border_title = title
         self._send_sizes()
@@ -351,9 +351,7 @@ class GdtuiApp(App[int]):
             view.loss_max,
             "cyan+",
         )
-        self.query_one("#loss", LossPlot).show_series(
-            [series], log_offset=info.min_value, title=f"loss · {info.optimizer} lr {snapshot.lr:g}"
-        )
+        self.query_one("#loss", LossPlot).show_series([series], log_offset=info.min_value)
         landscape = self.query_one("#landscape", Landscape)
         if landscape.display:
             start = self.placing if self.placing is not None else info.init

@@ -11,6 +11,16 @@ from gdtui.ui.messages import RunInfo, Snapshot
 from gdtui.ui.widgets.rich_canvas import RichCanvas
 
 
+def param_table(names: tuple[str, ...]) -> Table:
+    """A grid with one column per parameter (quantities are rows): fits 1–3 parameters."""
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    for _ in names:
+        table.add_column(justify="right", no_wrap=True, overflow="ellipsis")
+    table.add_row("", *[Text(n, style="bold italic") for n in names])
+    return table
+
+
 class BackpropPanel(RichCanvas):
     """Left half of the step panel: the gradient that backpropagation computed."""
 
@@ -29,27 +39,22 @@ class BackpropPanel(RichCanvas):
             self.show_renderable(Text("loading torch…", style="dim"))
             return
         record = snapshot.record if snapshot is not None else None
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column(justify="right")
-        table.add_column(justify="right")
+        table = param_table(info.param_names)
         if record is None:
-            table.add_row("", Text("θ", style="dim"), "")
-            for name, value in zip(info.param_names, info.init, strict=True):
-                table.add_row(name, num(value), "")
-            note = Text("no step yet: press n to step, space to run", style="dim")
+            table.add_row("θ", *[num(v) for v in info.init])
+            note = Text("no step yet: n steps once, space runs", style="dim")
             self.show_renderable(Group(table, note))
             return
-        table.add_row("", Text("θ before", style="dim"), Text("∇ = ∂loss/∂θ", style="dim"))
-        for name, before, grad in zip(
-            info.param_names, record.params_before, record.grad, strict=True
-        ):
-            table.add_row(name, num(before), Text(num(grad), style="bold cyan"))
-        summary = Table.grid(padding=(0, 2))
-        summary.add_column(style="bold")
-        summary.add_column()
-        summary.add_row("loss", num(record.loss))
-        summary.add_row("‖∇‖", num(record.grad_norm))
-        graph = Text("\n".join(snapshot.graph) if snapshot and snapshot.graph else "", style="dim")
-        heading = Text(f"step {record.step}: autograd graph", style="dim")
-        self.show_renderable(Group(summary, table, heading, graph))
+        head = Text.assemble(
+            ("loss ", "bold"), num(record.loss), ("   ‖∇‖ ", "bold"), num(record.grad_norm)
+        )
+        table.add_row("θ", *[num(v) for v in record.params_before])
+        table.add_row("∇", *[Text(num(g), style="bold cyan") for g in record.grad])
+        graph = Text(
+            "\n".join(snapshot.graph) if snapshot and snapshot.graph else "",
+            style="dim",
+            no_wrap=True,
+            overflow="ellipsis",
+        )
+        heading = Text(f"autograd graph of step {record.step}:", style="italic")
+        self.show_renderable(Group(head, table, heading, graph))

@@ -57,7 +57,7 @@ class Controls(VerticalScroll):
     Controls Input, Controls Select { width: 100%; }
     Controls .error { color: $error; margin-top: 0; }
     Controls .hyper-row { height: auto; }
-    Controls .hyper-row Label { width: 14; margin-top: 0; }
+    Controls .hyper-row Label { width: 14; margin-top: 0; text-wrap: nowrap; text-overflow: ellipsis; }
     Controls .hyper-row Input { width: 1fr; }
     Controls #buttons { height: auto; margin-top: 1; }
     Controls #buttons Button { min-width: 8; width: 1fr; }

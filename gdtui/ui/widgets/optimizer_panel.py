@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from gdtui.ui.format import num
 from gdtui.ui.messages import RunInfo, Snapshot
+from gdtui.ui.widgets.backprop_panel import param_table
 from gdtui.ui.widgets.rich_canvas import RichCanvas
 
 
@@ -26,48 +26,27 @@ class OptimizerPanel(RichCanvas):
     def show(self, info: RunInfo | None, snapshot: Snapshot | None) -> None:
         """Draw the last record's optimizer half."""
         if info is None:
-            self.show_renderable("")
+            self.show_renderable(Text(""))
             return
-        self.border_subtitle = f"{info.torch_name}"
+        self.border_subtitle = info.torch_name
         record = snapshot.record if snapshot is not None else None
         lr = snapshot.lr if snapshot is not None else info.lr
-        head = Text.assemble(("lr ", "bold"), num(lr), ("  ", ""), (info.optimizer, "italic"))
+        head = Text.assemble((info.optimizer, "bold italic"), ("   lr ", "bold"), num(lr))
         if record is None:
             self.show_renderable(Group(head, Text("waiting for the first step", style="dim")))
             return
-        table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
-        for _ in range(3):
-            table.add_column(justify="right")
-        table.add_row(
-            "",
-            Text("θ before → after", style="dim"),
-            Text("Δ", style="dim"),
-            Text("Δ / −∇", style="dim"),
+        norms = Text.assemble(
+            ("‖Δ‖ ", "bold"), num(record.update_norm), ("   cos(−∇,Δ) ", "bold"), num(record.cos, 4)
         )
-        for i, name in enumerate(info.param_names):
-            table.add_row(
-                name,
-                f"{num(record.params_before[i])} → {num(record.params[i])}",
-                Text(num(record.update[i]), style="bold cyan"),
-                num(record.effective_lr[i]),
-            )
-        summary = Text.assemble(
-            ("‖Δ‖ ", "bold"),
-            num(record.update_norm),
-            ("   cos(−∇, Δ) ", "bold"),
-            num(record.cos, 4),
-        )
-        parts = [head, summary, table]
-        if record.state:
-            state = Table.grid(padding=(0, 2))
-            state.add_column(style="dim")
-            for _ in info.param_names:
-                state.add_column(justify="right")
-            state.add_row(
-                Text("state", style="bold"), *[Text(n, style="dim") for n in info.param_names]
-            )
-            for key, values in record.state.items():
-                state.add_row(key, *[num(v) for v in values])
-            parts.append(state)
-        self.show_renderable(Group(*parts))
+        names = info.param_names
+        table = param_table(names)
+        if len(names) == 1:
+            table.add_row("θ", f"{num(record.params_before[0])} → {num(record.params[0])}")
+        else:
+            table.add_row("θ before", *[num(v) for v in record.params_before])
+            table.add_row("θ after", *[num(v) for v in record.params])
+        table.add_row("Δ", *[Text(num(u), style="bold magenta") for u in record.update])
+        table.add_row("Δ / −∇", *[num(v) for v in record.effective_lr])
+        for key, values in record.state.items():
+            table.add_row(Text(key, style="dim"), *[num(v) for v in values])
+        self.show_renderable(Group(head, norms, table))
