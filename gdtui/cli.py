@@ -269,6 +269,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             writer.close()
     elapsed = time.perf_counter() - start
+    if run.step_count == 0 and run.reason and fmt not in ("table", "summary"):
+        # No record to carry the reason (the loss was not finite at the start point).
+        print(f"gdtui: {run.status}: {run.reason}", file=sys.stderr)
     if fmt in ("table", "summary"):
         last = run.last_record
         rate = run.step_count / elapsed if elapsed > 0 else float("inf")

@@ -183,7 +183,10 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
         lr = optimizer.pop("lr")
         if isinstance(lr, bool) or not isinstance(lr, int | float):
             raise _fail(where, f"[optimizer] lr must be a number, got {lr!r}")
-        values["lr"] = lr
+        try:
+            values["lr"] = parse_lr(lr)
+        except USER_ERRORS as err:
+            raise _fail(where, f"[optimizer] lr: {err}") from None
     spec = None
     try:
         spec = get_spec(values["optimizer"])
@@ -212,6 +215,12 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
 
     ``where`` names the file for error messages; None for command-line overrides.
     """
+    if (
+        isinstance(scenario.steps, bool)
+        or not isinstance(scenario.steps, int)
+        or scenario.steps < 1
+    ):
+        raise _fail(where, f"steps must be a whole number ≥ 1, got {scenario.steps!r}")
     if scenario.dtype not in DTYPES:
         raise _fail(
             where, f"dtype: unknown dtype '{scenario.dtype}'; choose one of: {', '.join(DTYPES)}"

@@ -65,7 +65,7 @@ class Problem:
             unknown = [k for k in init if k not in self.param_names]
             if unknown:
                 raise ProblemError(
-                    f"start point names unknown parameter '{unknown[0]}'"
+                    f"init: unknown parameter '{unknown[0]}'"
                     f"{closest(unknown[0], self.param_names)}; "
                     f"'{self.name}' has: {', '.join(self.param_names)}"
                 )
@@ -74,16 +74,16 @@ class Problem:
             try:
                 values = list(init)
             except TypeError:
-                raise ProblemError(f"start point must be numbers by name, got {init!r}") from None
+                raise ProblemError(f"init: expected numbers by name, got {init!r}") from None
             if len(values) != self.dim:
                 raise ProblemError(
-                    f"start point needs {self.dim} value(s) for {', '.join(self.param_names)}, "
+                    f"init: needs {self.dim} value(s) for {', '.join(self.param_names)}, "
                     f"got {len(values)}"
                 )
         checked = []
         for name, v in zip(self.param_names, values, strict=True):
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
-                raise ProblemError(f"start value for '{name}' must be a finite number, got {v!r}")
+                raise ProblemError(f"init: '{name}' must be a finite number, got {v!r}")
             checked.append(float(v))
         point = tuple(checked)
         domain = tuple(

@@ -1,0 +1,609 @@
+"""Tests for gdtui.cli: ``gdtui run | list`` output formats, overrides, bad input and exit codes.
+
+Most cases call :func:`gdtui.cli.main` in-process (fast); a handful run ``python -m gdtui`` in a
+subprocess for what only a real process shows: exit codes, stderr without a traceback, a pipe
+closed early.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gdtui import __version__, cli
+from gdtui.engine import OPTIMIZERS, PROBLEMS
+from gdtui.engine.run import Run
+from gdtui.scenario import builtin_names
+
+REPO = Path(__file__).resolve().parent.parent
+FORMATS = ("table", "csv", "json", "jsonl", "summary")
+JSONL_KEYS = {"step", "loss", "params", "grad", "update", "lr", "status"}
+
+
+def gdtui(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run ``gdtui ARGS`` in-process; return (exit code, stdout, stderr)."""
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
+    code, out, err = gdtui(capsys, "run", *args, "--format", "json")
+    assert code == 0, err
+    assert err == ""
+    records = json.loads(out)
+    assert isinstance(records, list)
+    return records
+
+
+def run_jsonl(capsys: pytest.CaptureFixture[str], *args: str) -> list[dict]:
+    code, out, err = gdtui(capsys, "run", *args, "--format", "jsonl")
+    assert code == 0, err
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def assert_bad_input(code: int, out: str, err: str) -> str:
+    """Exit 2, nothing on stdout, exactly one 'gdtui: error:' line on stderr; returns it."""
+    assert code == 2, (out, err)
+    assert out == ""
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("gdtui: error:"), err
+    return lines[0]
+
+
+# -- the worked example -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer", [None, "manual", "sgd"])
+def test_seed_example_one_step_json(capsys: pytest.CaptureFixture[str], optimizer: str | None):
+    extra = ["--optimizer", optimizer] if optimizer else []
+    records = run_json(capsys, "seed-example", "--steps", "1", *extra)
+    assert len(records) == 1
+    (rec,) = records
+    assert rec["step"] == 1
+    assert rec["loss"] == 9.0
+    assert rec["grad"] == {"w": 6.0}
+    assert rec["params"] == {"w": pytest.approx(4.4, abs=1e-12)}
+    assert rec["params_before"] == {"w": 5.0}
+    assert rec["update"]["w"] == pytest.approx(-0.6, abs=1e-12)
+    assert rec["lr"] == 0.1
+    assert rec["status"] == "finished"
+    assert rec["state"] == {}
+
+
+def test_manual_and_sgd_walk_the_same_path(capsys: pytest.CaptureFixture[str]) -> None:
+    manual = run_json(capsys, "seed-example", "--steps", "20", "--optimizer", "manual")
+    sgd = run_json(capsys, "seed-example", "--steps", "20", "--optimizer", "sgd")
+    assert [r["params"] for r in manual] == [r["params"] for r in sgd]
+    assert [r["grad"] for r in manual] == [r["grad"] for r in sgd]
+
+
+# -- every format, every built-in ---------------------------------------------------------------
+
+
+def _check_csv(out: str) -> None:
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 5
+    header = list(rows[0])
+    assert header[:2] == ["step", "loss"]
+    for prefix in ("param_", "grad_", "update_"):
+        assert any(col.startswith(prefix) for col in header), (prefix, header)
+    names = [col.removeprefix("param_") for col in header if col.startswith("param_")]
+    for name in names:
+        assert f"grad_{name}" in header and f"update_{name}" in header
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5]
+    for r in rows:
+        assert math.isfinite(float(r["loss"]))
+
+
+def _check_jsonl(out: str) -> None:
+    lines = out.splitlines()
+    assert len(lines) == 5
+    records = [json.loads(line) for line in lines]
+    for i, rec in enumerate(records, start=1):
+        assert isinstance(rec, dict)
+        assert rec.keys() >= JSONL_KEYS, rec.keys()
+        assert rec["step"] == i
+        assert set(rec["params"]) == set(rec["grad"]) == set(rec["update"])
+    assert records[-1]["status"] in ("finished", "converged", "diverged")
+
+
+def _check_table(out: str) -> None:
+    lines = out.splitlines()
+    header = lines[0].split()
+    assert header[:2] == ["step", "loss"]
+    rows = [line.split() for line in lines[1:6]]
+    assert [int(r[0]) for r in rows] == [1, 2, 3, 4, 5]
+    assert any(line.startswith("status") for line in lines)
+
+
+def _check_summary(out: str) -> None:
+    lines = out.splitlines()
+    status = [line for line in lines if line.startswith("status")]
+    params = [line for line in lines if line.startswith("params")]
+    assert len(status) == 1 and len(params) == 1
+    assert "steps      5" in out
+    # No per-step rows: no table header, no record, no CSV header.
+    assert not any(line.split()[:2] == ["step", "loss"] for line in lines if line.strip())
+    assert not any(line.lstrip().startswith(("{", "[", "step,")) for line in lines)
+    assert not any(line.split()[0].isdigit() for line in lines if line.strip())
+
+
+CHECKS = {
+    "csv": _check_csv,
+    "json": lambda out: _check_jsonl("\n".join(json.dumps(r) for r in json.loads(out))),
+    "jsonl": _check_jsonl,
+    "table": _check_table,
+    "summary": _check_summary,
+}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("scenario", builtin_names())
+def test_every_format_for_every_builtin(
+    capsys: pytest.CaptureFixture[str], scenario: str, fmt: str
+) -> None:
+    code, out, err = gdtui(capsys, "run", scenario, "--steps", "5", "--format", fmt)
+    assert code == 0, err
+    assert err == ""
+    CHECKS[fmt](out)
+
+
+def test_json_is_strict(capsys: pytest.CaptureFixture[str]) -> None:
+    """No NaN or Infinity tokens, even in a run that blows up."""
+    code, out, _ = gdtui(capsys, "run", "lr-too-large", "--format", "json")
+    assert code == 0
+
+    def reject(token: str) -> None:
+        raise AssertionError(f"non-standard JSON token {token}")
+
+    json.loads(out, parse_constant=reject)
+
+
+# -- divergence ---------------------------------------------------------------------------------
+
+
+def test_lr_too_large_diverges_cleanly(capsys: pytest.CaptureFixture[str]) -> None:
+    records = run_jsonl(capsys, "lr-too-large")
+    assert len(records) > 1
+    last = records[-1]
+    assert last["status"] == "diverged"
+    assert "step" in last["reason"] and any(ch.isdigit() for ch in last["reason"])
+    assert all(r["status"] == "running" for r in records[:-1])
+    for r in records:
+        assert r["loss"] is not None and math.isfinite(r["loss"])
+        assert all(v is not None and math.isfinite(v) for v in r["params"].values())
+    # Overshoot: the weight alternates around the minimum at 2 and each step lands farther away.
+    distances = [r["params"]["w"] - 2 for r in records]
+    assert all(a * b < 0 for a, b in itertools.pairwise(distances))
+    assert all(abs(b) > abs(a) for a, b in itertools.pairwise(distances))
+
+
+def test_lr_too_large_summary_says_diverged(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = gdtui(capsys, "run", "lr-too-large", "--format", "summary")
+    assert code == 0
+    assert "status     diverged" in out
+
+
+# -- overrides ----------------------------------------------------------------------------------
+
+
+def test_override_loss(capsys: pytest.CaptureFixture[str]) -> None:
+    (rec,) = run_json(capsys, "seed-example", "--loss", "rosenbrock", "--steps", "1")
+    assert set(rec["params"]) == {"x", "y"}
+    # The old start point (w = 5) is dropped: Rosenbrock starts at its own default.
+    assert rec["params_before"] == {"x": -1.5, "y": 2.0}
+
+
+def test_override_expression_and_init(capsys: pytest.CaptureFixture[str]) -> None:
+    (rec,) = run_json(
+        capsys,
+        "seed-example",
+        "--expression",
+        "x**2 + 10*y**2",
+        "--init",
+        "x=1,y=-2",
+        "--steps",
+        "1",
+    )
+    assert rec["params_before"] == {"x": 1.0, "y": -2.0}
+    assert rec["loss"] == pytest.approx(41.0)
+    assert rec["grad"] == {"x": pytest.approx(2.0), "y": pytest.approx(-40.0)}
+
+
+def test_override_init_only(capsys: pytest.CaptureFixture[str]) -> None:
+    (rec,) = run_json(capsys, "seed-example", "--init", "w=3", "--steps", "1")
+    assert rec["params_before"] == {"w": 3.0}
+    assert rec["grad"] == {"w": 2.0}
+
+
+def test_override_optimizer(capsys: pytest.CaptureFixture[str]) -> None:
+    records = run_json(capsys, "seed-example", "--optimizer", "adam", "--steps", "2")
+    assert {"exp_avg", "exp_avg_sq"} <= records[0]["state"].keys()
+    # Adam's first step has size lr whatever the gradient.
+    assert records[0]["update"]["w"] == pytest.approx(-0.1, rel=1e-6)
+
+
+def test_override_lr(capsys: pytest.CaptureFixture[str]) -> None:
+    (rec,) = run_json(capsys, "seed-example", "--lr", "0.25", "--steps", "1")
+    assert rec["lr"] == 0.25
+    assert rec["params"]["w"] == pytest.approx(3.5)
+
+
+def test_override_steps(capsys: pytest.CaptureFixture[str]) -> None:
+    records = run_json(capsys, "lr-too-small", "--steps", "7")
+    assert [r["step"] for r in records] == list(range(1, 8))
+    assert records[-1]["status"] == "finished"
+
+
+def test_override_seed(capsys: pytest.CaptureFixture[str]) -> None:
+    a = run_json(capsys, "seed-example", "--seed", "123", "--steps", "3")
+    b = run_json(capsys, "seed-example", "--steps", "3")
+    # The worked example has no randomness: the seed is accepted and changes nothing.
+    assert a == b
+    scenario = cli.resolve_scenario("seed-example", {"seed": 123})
+    assert scenario.seed == 123
+
+
+def test_override_dtype_float32(capsys: pytest.CaptureFixture[str]) -> None:
+    (rec,) = run_json(capsys, "seed-example", "--dtype", "float32", "--steps", "1")
+    w = rec["params"]["w"]
+    assert w != 4.4  # 4.4 is not a float32
+    assert w == pytest.approx(4.4, rel=1e-6)
+    code, out, _ = gdtui(capsys, "run", "seed-example", "--dtype", "float32", "--format", "summary")
+    assert code == 0
+    assert "float32" in out
+
+
+def test_override_device_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = gdtui(
+        capsys, "run", "seed-example", "--device", "cpu", "--steps", "2", "--format", "summary"
+    )
+    assert code == 0, err
+    assert "device     cpu" in out
+
+
+def test_set_momentum(capsys: pytest.CaptureFixture[str]) -> None:
+    plain = run_json(capsys, "seed-example", "--steps", "3")
+    heavy = run_json(capsys, "seed-example", "--set", "momentum=0.5", "--steps", "3")
+    assert "momentum_buffer" in heavy[0]["state"]
+    assert plain[0]["params"] == heavy[0]["params"]  # step 1 of heavy ball is plain SGD
+    assert plain[1]["params"] != heavy[1]["params"]
+    # v2 = 0.5 * 6 + 4.8 = 7.8; w2 = 4.4 - 0.1 * 7.8
+    assert heavy[1]["params"]["w"] == pytest.approx(4.4 - 0.78)
+
+
+def test_set_betas(capsys: pytest.CaptureFixture[str]) -> None:
+    default = run_json(capsys, "adam-rosenbrock", "--steps", "5")
+    changed = run_json(capsys, "adam-rosenbrock", "--set", "betas=0.8,0.99", "--steps", "5")
+    assert default[0]["params"] == pytest.approx(changed[0]["params"])  # Adam's step 1: ±lr
+    assert default[-1]["params"] != changed[-1]["params"]
+    scenario = cli.resolve_scenario("adam-rosenbrock", {"hyper": {"betas": (0.8, 0.99)}})
+    assert scenario.build_run().optimizer.param_groups[0]["betas"] == (0.8, 0.99)
+
+
+def test_set_merges_with_scenario_hyper(capsys: pytest.CaptureFixture[str]) -> None:
+    """--set adds to the scenario's hyper-parameters instead of replacing them all."""
+    scenario = cli.resolve_scenario("momentum-ravine", {"hyper": {"nesterov": True}})
+    group = scenario.build_run().optimizer.param_groups[0]
+    assert group["momentum"] == 0.9
+    assert group["nesterov"] is True
+
+
+def test_summary_names_overrides(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = gdtui(
+        capsys,
+        "run",
+        "seed-example",
+        "--optimizer",
+        "momentum",
+        "--lr",
+        "0.05",
+        "--set",
+        "momentum=0.5",
+        "--format",
+        "summary",
+    )
+    assert code == 0
+    assert "optimizer  momentum, lr 0.05, momentum 0.5" in out
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+BAD_INPUTS = {
+    "lr-abc": ["run", "seed-example", "--lr", "abc"],
+    "lr-negative": ["run", "seed-example", "--lr", "-1"],
+    "lr-nan": ["run", "seed-example", "--lr", "nan"],
+    "lr-inf": ["run", "seed-example", "--lr", "inf"],
+    "lr-zero": ["run", "seed-example", "--lr", "0"],
+    "optimizer-typo": ["run", "seed-example", "--optimizer", "adamm"],
+    "loss-unknown": ["run", "seed-example", "--loss", "nope"],
+    "scenario-unknown": ["run", "no-such-scenario"],
+    "toml-missing": ["run", "definitely/not/here.toml"],
+    "directory": ["run", str(REPO / "scenarios")],
+    "steps-zero": ["run", "seed-example", "--steps", "0"],
+    "steps-abc": ["run", "seed-example", "--steps", "abc"],
+    "steps-fraction": ["run", "seed-example", "--steps", "1.5"],
+    "seed-negative": ["run", "seed-example", "--seed", "-1"],
+    "set-unknown": ["run", "seed-example", "--set", "foo=1"],
+    "set-no-value": ["run", "seed-example", "--set", "momentum"],
+    "set-bad-value": ["run", "seed-example", "--set", "momentum=abc"],
+    "set-lr": ["run", "seed-example", "--set", "lr=0.5"],
+    "expression-import": ["run", "seed-example", "--expression", "__import__('os')"],
+    "expression-attribute": ["run", "seed-example", "--expression", "x.real"],
+    "expression-syntax": ["run", "seed-example", "--expression", "(x - 2"],
+    "expression-constant": ["run", "seed-example", "--expression", "2"],
+    "init-abc": ["run", "seed-example", "--init", "x=abc"],
+    "init-unknown-param": ["run", "seed-example", "--init", "x=1"],
+    "init-nan": ["run", "seed-example", "--init", "w=nan"],
+    "init-no-value": ["run", "seed-example", "--init", "w"],
+    "device-cuda": ["run", "seed-example", "--device", "cuda"],
+    "device-tpu": ["run", "seed-example", "--device", "tpu"],
+    "dtype-float16": ["run", "seed-example", "--dtype", "float16"],
+    "format-unknown": ["run", "seed-example", "--format", "xml"],
+    "unknown-flag": ["run", "seed-example", "--bogus"],
+    "no-scenario": ["run"],
+    "list-bogus": ["list", "bogus"],
+    "launch-lr-abc": ["launch", "--lr", "abc"],
+    "launch-lr-zero": ["launch", "seed-example", "--lr", "0"],
+    "screenshot-no-out": ["screenshot", "seed-example"],
+    "screenshot-bad-size": ["screenshot", "--size", "5x5", "--out", "x.svg"],
+}
+
+
+@pytest.mark.parametrize("argv", list(BAD_INPUTS.values()), ids=list(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]):
+    assert_bad_input(*gdtui(capsys, *argv))
+
+
+def test_bad_input_messages_are_helpful(capsys: pytest.CaptureFixture[str]) -> None:
+    line = assert_bad_input(*gdtui(capsys, "run", "seed-example", "--optimizer", "adamm"))
+    assert "'adam'" in line
+    line = assert_bad_input(*gdtui(capsys, "run", "seed-example", "--loss", "rosenbrok"))
+    assert "'rosenbrock'" in line
+    line = assert_bad_input(*gdtui(capsys, "run", "seed-exampel"))
+    assert "'seed-example'" in line
+    line = assert_bad_input(*gdtui(capsys, "run", "seed-example", "--lr", "abc"))
+    assert "abc" in line and "learning rate" in line
+    line = assert_bad_input(*gdtui(capsys, "run", "seed-example", "--set", "momentun=0.5"))
+    assert "'momentum'" in line
+    line = assert_bad_input(*gdtui(capsys, "run", "definitely/not/here.toml"))
+    assert "definitely/not/here.toml" in line
+
+
+def test_bad_input_in_a_scenario_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text('[optimizer]\nname = "sgd"\nlr = "fast"\n', encoding="utf-8")
+    line = assert_bad_input(*gdtui(capsys, "run", str(path)))
+    assert str(path) in line and "lr" in line
+
+
+# Hyper-parameter values that torch's constructor accepts but that fail (or make torch fail) only
+# when the optimizer steps, and implementation switches that are not offered: all must be refused
+# like every other bad value (exit 2, one line, no traceback), before any output.
+LATE_FAILING_HYPER = {
+    "adam-betas-one-value": ["--optimizer", "adam", "--set", "betas=0.8,"],
+    "adam-capturable-on-cpu": ["--optimizer", "adam", "--set", "capturable=true"],
+    "sgd-differentiable": ["--set", "differentiable=true"],
+    "sgd-fused": ["--set", "fused=true"],
+    "sgd-foreach": ["--set", "foreach=true"],
+    "rprop-step-sizes-scalar": ["--optimizer", "rprop", "--set", "step_sizes=1"],
+    "asgd-t0-string": ["--optimizer", "asgd", "--set", "t0=abc"],
+    "adafactor-eps-scalar": ["--optimizer", "adafactor", "--set", "eps=0.1"],
+}
+
+
+@pytest.mark.parametrize("extra", list(LATE_FAILING_HYPER.values()), ids=list(LATE_FAILING_HYPER))
+@pytest.mark.parametrize("fmt", ["json", "table"])
+def test_hyper_values_that_fail_late_are_bad_input(
+    capsys: pytest.CaptureFixture[str], extra: list[str], fmt: str
+) -> None:
+    assert_bad_input(*gdtui(capsys, "run", "seed-example", "--steps", "2", "--format", fmt, *extra))
+
+
+# -- help and version ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        ([], ["launch", "run", "list", "screenshot", "--version"]),
+        (["run"], ["--format", "--lr", "--steps", "--optimizer", "--loss", "--set", "--device"]),
+        (["list"], ["problems", "optimizers", "scenarios"]),
+        (["launch"], ["--lr", "--optimizer", "--loss", "--device", "--expression"]),
+        (["screenshot"], ["--out", "--size", "--steps", "--press", "--lr"]),
+    ],
+    ids=["gdtui", "run", "list", "launch", "screenshot"],
+)
+def test_help(capsys: pytest.CaptureFixture[str], argv: list[str], expected: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, "--help"])
+    assert exit_info.value.code in (0, None)
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.startswith("usage: gdtui")
+    for word in expected:
+        assert word in out, word
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code in (0, None)
+    out, _ = capsys.readouterr()
+    assert out.strip() == f"gdtui {__version__}"
+
+
+# -- list ---------------------------------------------------------------------------------------
+
+
+def _listed(out: str) -> set[str]:
+    return {line.split()[0] for line in out.splitlines() if line.startswith("  ") and line.strip()}
+
+
+@pytest.mark.parametrize(
+    ("what", "names"),
+    [
+        ("problems", list(PROBLEMS)),
+        ("optimizers", list(OPTIMIZERS)),
+        ("scenarios", builtin_names()),
+    ],
+)
+def test_list_one_kind(capsys: pytest.CaptureFixture[str], what: str, names: list[str]) -> None:
+    code, out, err = gdtui(capsys, "list", what)
+    assert code == 0 and err == ""
+    assert set(names) <= _listed(out)
+
+
+def test_list_everything(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = gdtui(capsys, "list")
+    assert code == 0 and err == ""
+    listed = _listed(out)
+    for names in (PROBLEMS, OPTIMIZERS, builtin_names()):
+        assert set(names) <= listed
+    assert len(builtin_names()) >= 7
+
+
+# -- interrupts ---------------------------------------------------------------------------------
+
+
+def _interrupt_after(monkeypatch: pytest.MonkeyPatch, calls: int) -> None:
+    """Make Run.step raise KeyboardInterrupt on its ``calls``-th call, as Ctrl-C would."""
+    original = Run.step
+    count = 0
+
+    def step(self: Run):
+        nonlocal count
+        count += 1
+        if count >= calls:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Run, "step", step)
+
+
+def test_keyboard_interrupt_in_a_handler(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def handler(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.HANDLERS, "run", handler)
+    code, out, err = gdtui(capsys, "run", "seed-example")
+    assert code == 130
+    assert out == ""
+    assert len(err.splitlines()) == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_interrupted_run_exits_130(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    _interrupt_after(monkeypatch, 5)
+    code, _out, err = gdtui(capsys, "run", "lr-too-small", "--format", fmt)
+    assert code == 130
+    assert len(err.splitlines()) == 1 and "interrupt" in err
+    assert "Traceback" not in err
+
+
+def test_interrupted_json_is_still_a_valid_array(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt_after(monkeypatch, 5)
+    code, out, _ = gdtui(capsys, "run", "lr-too-small", "--format", "json")
+    assert code == 130
+    records = json.loads(out)
+    assert isinstance(records, list) and records
+    assert [r["step"] for r in records] == list(range(1, len(records) + 1))
+
+
+def test_interrupted_json_before_any_record(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt_after(monkeypatch, 1)
+    code, out, _ = gdtui(capsys, "run", "seed-example", "--format", "json")
+    assert code == 130
+    assert json.loads(out) == []
+
+
+def test_interrupted_jsonl_has_only_whole_lines(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _interrupt_after(monkeypatch, 6)
+    code, out, _ = gdtui(capsys, "run", "lr-too-small", "--format", "jsonl")
+    assert code == 130
+    assert out.endswith("\n")
+    records = [json.loads(line) for line in out.splitlines()]
+    assert [r["step"] for r in records] == list(range(1, len(records) + 1))
+
+
+# -- end to end, in a real process ---------------------------------------------------------------
+
+
+def _python_m_gdtui(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run(
+        [sys.executable, "-m", "gdtui", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
+        check=False,
+        **kwargs,
+    )
+
+
+def test_subprocess_run_json() -> None:
+    proc = _python_m_gdtui("run", "seed-example", "--steps", "1", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    (rec,) = json.loads(proc.stdout)
+    assert rec["grad"] == {"w": 6.0}
+    assert rec["params"]["w"] == pytest.approx(4.4)
+
+
+def test_subprocess_bad_input_exit_2_without_traceback() -> None:
+    proc = _python_m_gdtui("run", "seed-example", "--lr", "abc")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == ["gdtui: error: learning rate must be a number, got 'abc'"]
+
+
+def test_subprocess_closed_pipe_is_not_an_error() -> None:
+    """``gdtui run … | head -1``: the reader goes away; no traceback, no BrokenPipe noise."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gdtui", "run", "lr-too-small", "--format", "jsonl"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()  # 500 records (~200 kB) do not fit in a pipe buffer
+        err = proc.stderr.read().decode("utf-8", "replace")
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert json.loads(first)["step"] == 1
+    assert "Traceback" not in err
+    assert "BrokenPipe" not in err
+    assert code == 0, err
