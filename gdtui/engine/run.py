@@ -219,11 +219,7 @@ class Run:
         if self._explode_limit is None:
             self._explode_limit = self.explode_factor * max(1.0, abs(loss_value))
         elif loss_value > self._explode_limit:
-            self._stop(
-                Status.DIVERGED,
-                f"loss exploded to {loss_value:.3g} at step {number} "
-                f"(over {self.explode_factor:g}× where it started)",
-            )
+            self._stop(Status.DIVERGED, f"loss exploded to {loss_value:.3g} at step {number}")
             return None
         loss.backward()
         grad = tuple([0.0 if p.grad is None else p.grad.item() for p in params])

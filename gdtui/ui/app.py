@@ -179,6 +179,8 @@ class GdtuiApp(App[int]):
         self.last_notice: str | None = None
         self._surface: Surface2D | Curve1D | None = None
         self._surface_generation = -1
+        self._surface_size: tuple[int, int] | None = None
+        self._view_width = 0
         self._dirty = False
         self._hidden: dict[str, bool | None] = {
             "controls": None,
@@ -250,7 +252,8 @@ class GdtuiApp(App[int]):
 
     def _send_sizes(self) -> None:
         loss = self.query_one("#loss", LossPlot)
-        self.loop.send("view", max(8, loss.size.width - 8))
+        self._view_width = max(8, loss.size.width - 8)
+        self.loop.send("view", self._view_width)
         landscape = self.query_one("#landscape", Landscape)
         if landscape.display and landscape.size.width > 0:
             self.loop.send("grid", *landscape.grid_size())
@@ -270,7 +273,7 @@ class GdtuiApp(App[int]):
         self.snapshot = None
         self.placing = None
         self.query_one(Controls).show_run(info)
-        self._set_surface(info.generation, info.surface)
+        self._set_surface(info.generation, info.surface, info.grid_size)
         self.query_one("#loss", LossPlot).border_subtitle = f"{info.problem} · {info.optimizer}"
         title = f"landscape · {info.expression}" if info.surface is not None else "landscape"
         self.query_one("#landscape", Landscape).border_title = title
@@ -279,7 +282,7 @@ class GdtuiApp(App[int]):
     def on_surface_ready(self, message: SurfaceReady) -> None:
         """The landscape grid at the widget's size."""
         if self.info is not None and message.generation == self.info.generation:
-            self._set_surface(message.generation, message.surface)
+            self._set_surface(message.generation, message.surface, message.grid_size)
             self._dirty = True
 
     def on_progress(self, message: Progress) -> None:
@@ -305,8 +308,11 @@ class GdtuiApp(App[int]):
         if not self.deterministic:
             self.notify(text, severity=severity, timeout=6)  # type: ignore[arg-type]
 
-    def _set_surface(self, generation: int, surface: Any) -> None:
+    def _set_surface(
+        self, generation: int, surface: Any, grid_size: tuple[int, int] | None
+    ) -> None:
         info = self.info
+        self._surface_size = grid_size
         if surface is None or info is None:
             self._surface = None
         elif surface.y is None:
@@ -379,12 +385,15 @@ class GdtuiApp(App[int]):
             info, snap = self.info, self.snapshot
             if self.startup_error or info is None or snap is None:
                 return bool(self.startup_error)
+            landscape = self.query_one("#landscape", Landscape)
             landscape_ok = (
                 len(info.param_names) not in (1, 2)
-                or not self.query_one("#landscape", Landscape).display
-                or self._surface is not None
+                or not landscape.display
+                or (self._surface is not None and self._surface_size == landscape.grid_size())
             )
-            return landscape_ok and (snap.step == target or snap.status != "running")
+            sized = snap.view_width == self._view_width
+            at_step = snap.step == target or snap.status != "running"
+            return landscape_ok and sized and at_step
 
         await self.wait_until(ready, timeout)
 

@@ -242,7 +242,7 @@ class DescentLoop:
         if size != self.grid_size:
             self.grid_size = size
             if self.run_obj is not None:
-                self.post(SurfaceReady(self.generation, self._surface()))
+                self.post(SurfaceReady(self.generation, self._surface(), size))
 
     def _cmd_export(self, fmt: str, folder: str) -> None:
         from gdtui.report import write_rows
@@ -363,6 +363,7 @@ class DescentLoop:
             max_steps=run.max_steps,
             is_expression=scenario.expression is not None,
             surface=self._surface(),
+            grid_size=self.grid_size,
         )
         self.post(RunStarted(info))
 
@@ -415,6 +416,7 @@ class DescentLoop:
             current=run.current,
             graph=self._graph,
             steps_per_s=self._rate,
+            view_width=self.view_width,
         )
         self._last_publish = now
         self.post(Progress(snapshot))

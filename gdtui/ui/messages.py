@@ -67,6 +67,7 @@ class RunInfo:
     max_steps: int | None
     is_expression: bool = False
     surface: Surface | None = field(default=None, compare=False)
+    grid_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class Snapshot:
     current: tuple[float, ...]
     graph: tuple[str, ...]
     steps_per_s: float | None
+    view_width: int = 0
 
 
 class EngineReady(Message):
@@ -106,10 +108,13 @@ class RunStarted(Message):
 class SurfaceReady(Message):
     """The landscape grid for the current run, at the size the widget asked for."""
 
-    def __init__(self, generation: int, surface: Surface | None) -> None:
+    def __init__(
+        self, generation: int, surface: Surface | None, grid_size: tuple[int, int]
+    ) -> None:
         super().__init__()
         self.generation = generation
         self.surface = surface
+        self.grid_size = grid_size
 
 
 class Progress(Message):

@@ -56,5 +56,5 @@ class BackpropPanel(RichCanvas):
             no_wrap=True,
             overflow="ellipsis",
         )
-        heading = Text(f"autograd graph of step {record.step}:", style="italic")
+        heading = Text("autograd graph:", style="italic")
         self.show_renderable(Group(head, table, heading, graph))

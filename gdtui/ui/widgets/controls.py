@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Input, Label, Select
+from textual.widgets import Button, Input, Label, Select, Static
 
 from gdtui.ui.messages import Catalog, RunInfo
 
@@ -52,10 +52,12 @@ class Controls(VerticalScroll):
     """The left-hand panel. It only shows choices and reports them; the app applies them."""
 
     DEFAULT_CSS = """
-    Controls { width: 34; border: round $primary-darken-1; padding: 0 1; }
+    Controls {
+        width: 34; border: round $primary-darken-1; padding: 0 1; scrollbar-size-vertical: 1;
+    }
     Controls Label { margin-top: 1; color: $text-muted; }
     Controls Input, Controls Select { width: 100%; }
-    Controls .error { color: $error; margin-top: 0; }
+    Controls .error { color: $error; height: auto; }
     Controls .hyper-row { height: auto; }
     Controls .hyper-row Label { width: 14; margin-top: 0; text-wrap: nowrap; text-overflow: ellipsis; }
     Controls .hyper-row Input { width: 1fr; }
@@ -68,12 +70,12 @@ class Controls(VerticalScroll):
         yield Label("problem")
         yield Select([], id="problem", allow_blank=True, prompt="loading…", compact=True)
         yield Input(placeholder="formula, e.g. x**2 + 10*y**2", id="expression", compact=True)
-        yield Label("", id="expression-error", classes="error")
+        yield Static("", id="expression-error", classes="error")
         yield Label("optimizer")
         yield Select([], id="optimizer", allow_blank=True, prompt="loading…", compact=True)
         yield Label("learning rate (enter applies)")
         yield Input(placeholder="e.g. 0.1", id="lr", compact=True)
-        yield Label("", id="lr-error", classes="error")
+        yield Static("", id="lr-error", classes="error")
         yield VerticalScroll(id="hyper")
         yield Label("speed")
         yield Select(
@@ -113,23 +115,23 @@ class Controls(VerticalScroll):
             expression.value = info.expression if info.is_expression else ""
             self.query_one("#optimizer", Select).value = info.optimizer
             self.show_lr(info.lr)
-        self.query_one("#expression-error", Label).update("")
+        self.query_one("#expression-error", Static).update("")
         self._build_hyper(info.hyper)
 
     def show_lr(self, lr: float) -> None:
         """Show the learning rate in use."""
         with self.prevent(Input.Changed):
             self.query_one("#lr", Input).value = f"{lr:g}"
-        self.query_one("#lr-error", Label).update("")
+        self.query_one("#lr-error", Static).update("")
 
     def show_lr_error(self, message: str) -> None:
         """Show why the typed learning rate can't be used (empty: no error)."""
-        self.query_one("#lr-error", Label).update(message)
+        self.query_one("#lr-error", Static).update(message)
         self.query_one("#lr", Input).set_class(bool(message), "-invalid")
 
     def show_expression_error(self, message: str) -> None:
         """Show why the typed formula can't be used."""
-        self.query_one("#expression-error", Label).update(message)
+        self.query_one("#expression-error", Static).update(message)
 
     def hyper_values(self) -> dict[str, Any]:
         """The hyper-parameters as typed."""

@@ -36,7 +36,7 @@ class OptimizerPanel(RichCanvas):
             self.show_renderable(Group(head, Text("waiting for the first step", style="dim")))
             return
         norms = Text.assemble(
-            ("‖Δ‖ ", "bold"), num(record.update_norm), ("   cos(−∇,Δ) ", "bold"), num(record.cos, 4)
+            ("‖Δ‖ ", "bold"), num(record.update_norm), ("  cos(−∇,Δ) ", "bold"), num(record.cos, 4)
         )
         names = info.param_names
         table = param_table(names)

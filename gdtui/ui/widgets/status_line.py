@@ -9,7 +9,7 @@ from gdtui.ui.messages import RunInfo, Snapshot
 from gdtui.ui.widgets.rich_canvas import RichCanvas
 
 _HINTS = {
-    "diverged": " — lower the learning rate (−) and reset (r)",
+    "diverged": " — lower the learning rate",
     "converged": " — press r to reset",
     "finished": " — space runs on",
 }
@@ -23,13 +23,22 @@ class StatusLine(RichCanvas):
     """
 
     def show(self, info: RunInfo | None, snapshot: Snapshot | None, loading: str = "") -> None:
-        """Draw the run's state."""
+        """Draw the run's state; a stopped run's reason comes first, so it fits 80 columns."""
         if info is None or snapshot is None:
             self.show_renderable(Text(loading or "loading torch…", style="italic"))
             return
         record = snapshot.record
-        text = Text()
+        text = Text(no_wrap=True, overflow="ellipsis")
         text.append(f"step {snapshot.step}", style="bold")
+        if snapshot.status != "running":
+            style = {"diverged": "bold red", "converged": "bold green"}.get(snapshot.status, "bold")
+            text.append(f"  {snapshot.status}: ", style=style)
+            text.append(f"{snapshot.reason}{_HINTS.get(snapshot.status, '')}")
+        elif snapshot.playing:
+            text.append("  ▶ running ", style="bold green")
+            text.append(rate(snapshot.steps_per_s))
+        else:
+            text.append("  ❚❚ paused", style="bold")
         if record is not None:
             text.append("  loss ", style="dim")
             text.append(num(record.loss))
@@ -37,14 +46,4 @@ class StatusLine(RichCanvas):
             text.append(num(record.grad_norm))
         text.append(f"  {info.optimizer} lr {num(snapshot.lr)}", style="dim")
         text.append(f"  {info.device} {info.dtype}", style="dim")
-        if snapshot.status == "running":
-            if snapshot.playing:
-                text.append("  ▶ running ", style="bold green")
-                text.append(rate(snapshot.steps_per_s))
-            else:
-                text.append("  ❚❚ paused", style="bold")
-        else:
-            style = {"diverged": "bold red", "converged": "bold green"}.get(snapshot.status, "bold")
-            text.append(f"  {snapshot.status}: ", style=style)
-            text.append(f"{snapshot.reason}{_HINTS.get(snapshot.status, '')}")
         self.show_renderable(text)

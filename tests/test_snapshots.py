@@ -1,0 +1,75 @@
+"""Snapshot tests of the app (pytest-textual-snapshot), at 80×24 and 120×40.
+
+Each app runs a fixed number of seeded steps before the picture; toasts, cursor blink and
+animation are off (``deterministic=True``), and no timing is shown while paused.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gdtui.ui.app import GdtuiApp
+
+SIZES = [(80, 24), (120, 40)]
+
+
+def make(scenario: str, steps: int) -> GdtuiApp:
+    """The app as the CLI builds it, stepped ``steps`` times before the first picture."""
+    return GdtuiApp(scenario=scenario, initial_steps=steps, deterministic=True)
+
+
+async def settle(pilot) -> None:
+    """Wait until the run, its history view and its landscape are drawn."""
+    await pilot.app.settled()
+    await pilot.pause()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_seed_example_after_one_step(snap_compare, size) -> None:
+    """The worked example: gradient 6.0, update −0.6, w 5.0 → 4.4."""
+    assert snap_compare(make("seed-example", 1), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_diverged_run(snap_compare, size) -> None:
+    """lr = 1.1 on the bowl: the status line says where and why it diverged."""
+    assert snap_compare(make("lr-too-large", 200), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_two_parameter_landscape_and_path(snap_compare, size) -> None:
+    """Adam on Rosenbrock after 300 steps: the shaded map, the minimum, the path."""
+    assert snap_compare(make("adam-rosenbrock", 300), terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help_screen(snap_compare, size) -> None:
+    """``?`` lists every key."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(make("seed-example", 0), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_learning_rate_error(snap_compare, size) -> None:
+    """Typing ``abc`` as the learning rate shows why, and changes nothing."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await settle(pilot)
+        if app.screen.has_class("-hide-controls"):
+            await pilot.press("c")
+        field = app.query_one("#lr")
+        field.focus()
+        field.value = ""
+        await pilot.press("a", "b", "c")
+        await pilot.press("enter")
+        await pilot.pause()
+        await app.wait_until(lambda: app.last_notice is not None)
+        await pilot.pause()
+
+    assert snap_compare(make("seed-example", 1), terminal_size=size, run_before=run_before)
