@@ -245,17 +245,24 @@ class History:
         return HistoryView(steps[ends].copy(), loss[ends].copy(), lo, hi, grad_norm[ends].copy())
 
     def path(self, max_points: int = 2000) -> np.ndarray:
-        """Parameters after each held step, evenly thinned to ``max_points`` (first and last kept).
+        """Parameters after the held steps, thinned to at most ``max_points`` (+ the last).
 
-        The start point is the first row's ``params_before``; shape ``(k + 1, n_params)``.
+        Thinning keeps every k-th row, k a power of two, so the points kept stay the same as the
+        run goes on (a live drawing of the path then only changes at its end). The start point
+        (the first row's ``params_before``) comes first; shape ``(points + 1, n_params)``.
         """
         n = self._rows()
         if n == 0:
             return np.zeros((0, len(self.param_names)))
         params = self._vectors["params"][:n]
         start = self._vectors["params_before"][:1]
-        if n > max_points:
-            idx = np.unique(np.linspace(0, n - 1, max_points).round().astype(int))
+        stride = 1
+        while n / stride > max_points:
+            stride *= 2
+        if stride > 1:
+            idx = np.arange(stride - 1, n, stride)
+            if idx[-1] != n - 1:
+                idx = np.append(idx, n - 1)
             params = params[idx]
         return np.concatenate([start, params])
 

@@ -12,15 +12,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.events import Click, Resize
 from textual.widgets import Button, Footer, Input, Select, Static
 from textual.worker import get_current_worker
 
+from gdtui.ui import partial_update
 from gdtui.ui.descent import DescentLoop
 from gdtui.ui.messages import (
     Catalog,
@@ -35,10 +38,10 @@ from gdtui.ui.messages import (
 )
 from gdtui.ui.widgets.backprop_panel import BackpropPanel
 from gdtui.ui.widgets.controls import EXPRESSION, SPEEDS, Controls
-from gdtui.ui.widgets.landscape import Curve1D, Landscape, Surface2D
-from gdtui.ui.widgets.loss_plot import LossPlot, Series
 from gdtui.ui.widgets.optimizer_panel import OptimizerPanel
 from gdtui.ui.widgets.status_line import StatusLine
+
+partial_update.install()
 
 MIN_SIZE = (60, 16)
 NARROW = 110  # below this many columns the controls start hidden
@@ -177,11 +180,13 @@ class GdtuiApp(App[int]):
             (i for i, (_, s) in enumerate(SPEEDS) if s == speed), len(SPEEDS) - 1
         )
         self.last_notice: str | None = None
-        self._surface: Surface2D | Curve1D | None = None
+        self._surface: Any = None  # a Surface2D or Curve1D of the landscape widget
         self._surface_generation = -1
         self._surface_size: tuple[int, int] | None = None
         self._view_width = 0
+        self._grid_sent: tuple[int, int] | None = None
         self._dirty = False
+        self.plots_ready = False
         self._hidden: dict[str, bool | None] = {
             "controls": None,
             "landscape": False,
@@ -198,8 +203,8 @@ class GdtuiApp(App[int]):
             yield Controls(id="controls")
             with Vertical(id="views"):
                 with Horizontal(id="plots"):
-                    yield LossPlot(id="loss")
-                    yield Landscape(id="landscape")
+                    # The plots (numpy, plotext) are mounted right after the first paint.
+                    yield Static("", id="plots-loading")
                 with Horizontal(id="panels"):
                     yield BackpropPanel(id="backprop")
                     yield OptimizerPanel(id="optimizer")
@@ -208,16 +213,29 @@ class GdtuiApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Paint first, then start the descent thread (which imports torch)."""
-        self.query_one("#loss", LossPlot).border_title = "loss · l: log scale"
-        self.query_one("#landscape", Landscape).border_title = "landscape"
+        """Paint first, then mount the plots and start the descent thread (which imports torch)."""
         if self.deterministic:
             for field in self.query(Input):
                 field.cursor_blink = False
         self._apply_layout()
         self.query_one(StatusLine).show(None, None)
-        self.run_descent()
+        self.call_after_refresh(self._mount_plots)
         self.set_interval(1 / REFRESH_HZ, self._tick)
+
+    async def _mount_plots(self) -> None:
+        from gdtui.ui.widgets.landscape import Landscape
+        from gdtui.ui.widgets.loss_plot import LossPlot
+
+        loss, landscape = LossPlot(id="loss"), Landscape(id="landscape")
+        loss.border_title = "loss · l: log scale"
+        landscape.border_title = "landscape"
+        await self.query_one("#plots-loading").remove()
+        await self.query_one("#plots").mount(loss, landscape)
+        self.plots_ready = True
+        if self.info is not None:
+            self._show_run_titles(self.info)
+        self.run_descent()
+        self.call_after_refresh(self._send_sizes)
 
     def on_unmount(self) -> None:
         """Stop the descent thread promptly."""
@@ -240,8 +258,10 @@ class GdtuiApp(App[int]):
         screen.set_class(too_small, "-too-small")
         if too_small:
             self.query_one("#too-small", Static).update(
-                f"terminal too small ({width}×{height}): gdtui needs at least "
-                f"{MIN_SIZE[0]}×{MIN_SIZE[1]}; enlarge it, or press q to quit"
+                Text(
+                    f"terminal too small ({width}×{height}): gdtui needs at least "
+                    f"{MIN_SIZE[0]}×{MIN_SIZE[1]}; enlarge it, or press q to quit"
+                )
             )
         screen.set_class(height < SHORT, "-short")
         for panel, hidden in self._hidden.items():
@@ -251,13 +271,27 @@ class GdtuiApp(App[int]):
         self.call_after_refresh(self._send_sizes)
 
     def _send_sizes(self) -> None:
-        loss = self.query_one("#loss", LossPlot)
-        self._view_width = max(8, loss.size.width - 8)
-        self.loop.send("view", self._view_width)
-        landscape = self.query_one("#landscape", Landscape)
+        """Tell the descent thread the plot width and landscape grid, when they changed.
+
+        Called on every tick: widgets get their size after layout, which may come later than
+        any event the app sees.
+        """
+        if not self.plots_ready:
+            return
+        loss = self.query_one("#loss")
+        if loss.size.width > 0:
+            width = max(8, loss.size.width - 8)
+            if width != self._view_width:
+                self._view_width = width
+                self.loop.send("view", width)
+                self._dirty = True
+        landscape = self.query_one("#landscape")
         if landscape.display and landscape.size.width > 0:
-            self.loop.send("grid", *landscape.grid_size())
-        self._dirty = True
+            grid = landscape.grid_size()
+            if grid != self._grid_sent:
+                self._grid_sent = grid
+                self.loop.send("grid", *grid)
+                self._dirty = True
 
     # -- messages from the descent thread --------------------------------------------------------
 
@@ -274,10 +308,16 @@ class GdtuiApp(App[int]):
         self.placing = None
         self.query_one(Controls).show_run(info)
         self._set_surface(info.generation, info.surface, info.grid_size)
-        self.query_one("#loss", LossPlot).border_subtitle = f"{info.problem} · {info.optimizer}"
-        title = f"landscape · {info.expression}" if info.surface is not None else "landscape"
-        self.query_one("#landscape", Landscape).border_title = title
+        if self.plots_ready:
+            self._show_run_titles(info)
         self._send_sizes()
+
+    def _show_run_titles(self, info: RunInfo) -> None:
+        # User text (formulas, file names) goes in as Text: "[a=1]" is not markup.
+        self.query_one("#loss").border_subtitle = Text(f"{info.problem} · {info.optimizer}")
+        two_d = len(info.param_names) in (1, 2)
+        title = f"landscape · {info.expression}" if two_d else "landscape"
+        self.query_one("#landscape").border_title = Text(title)
 
     def on_surface_ready(self, message: SurfaceReady) -> None:
         """The landscape grid at the widget's size."""
@@ -306,11 +346,13 @@ class GdtuiApp(App[int]):
         """Tell the user one line (toasts are off in deterministic mode)."""
         self.last_notice = text
         if not self.deterministic:
-            self.notify(text, severity=severity, timeout=6)  # type: ignore[arg-type]
+            self.notify(text, severity=severity, timeout=6, markup=False)  # type: ignore[arg-type]
 
     def _set_surface(
         self, generation: int, surface: Any, grid_size: tuple[int, int] | None
     ) -> None:
+        from gdtui.ui.widgets.landscape import Curve1D, Surface2D
+
         info = self.info
         self._surface_size = grid_size
         if surface is None or info is None:
@@ -334,11 +376,15 @@ class GdtuiApp(App[int]):
     # -- drawing ---------------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        if not self._dirty:
-            return
-        self._dirty = False
-        with self.batch_update():
-            self.redraw()
+        try:
+            self._send_sizes()
+            if not self._dirty:
+                return
+            self._dirty = False
+            with self.batch_update():
+                self.redraw()
+        except NoMatches:
+            pass  # the screen is being torn down (the app is exiting)
 
     def redraw(self) -> None:
         """Draw the newest snapshot in every widget."""
@@ -346,8 +392,10 @@ class GdtuiApp(App[int]):
         self.query_one(StatusLine).show(info, snapshot)
         self.query_one(BackpropPanel).show(info, snapshot)
         self.query_one(OptimizerPanel).show(info, snapshot)
-        if info is None or snapshot is None:
+        if info is None or snapshot is None or not self.plots_ready:
             return
+        from gdtui.ui.widgets.loss_plot import Series
+
         view = snapshot.view
         series = Series(
             info.optimizer,
@@ -357,8 +405,8 @@ class GdtuiApp(App[int]):
             view.loss_max,
             "cyan+",
         )
-        self.query_one("#loss", LossPlot).show_series([series], log_offset=info.min_value)
-        landscape = self.query_one("#landscape", Landscape)
+        self.query_one("#loss").show_series([series], log_offset=info.min_value)
+        landscape = self.query_one("#landscape")
         if landscape.display:
             start = self.placing if self.placing is not None else info.init
             path = snapshot.path if snapshot.step else None
@@ -383,9 +431,9 @@ class GdtuiApp(App[int]):
 
         def ready() -> bool:
             info, snap = self.info, self.snapshot
-            if self.startup_error or info is None or snap is None:
+            if self.startup_error or info is None or snap is None or not self.plots_ready:
                 return bool(self.startup_error)
-            landscape = self.query_one("#landscape", Landscape)
+            landscape = self.query_one("#landscape")
             landscape_ok = (
                 len(info.param_names) not in (1, 2)
                 or not landscape.display
@@ -421,7 +469,9 @@ class GdtuiApp(App[int]):
 
     def action_log(self) -> None:
         """Linear or log10 loss axis."""
-        plot = self.query_one("#loss", LossPlot)
+        if not self.plots_ready:
+            return
+        plot = self.query_one("#loss")
         plot.log_scale = not plot.log_scale
         plot.border_title = "loss · log10 · l: linear" if plot.log_scale else "loss · l: log scale"
 
@@ -606,7 +656,7 @@ class GdtuiApp(App[int]):
     def _landscape_clicked(self, event: Click) -> None:
         """A click on a 2-D landscape starts afresh from that point."""
         info = self.info
-        landscape = self.query_one("#landscape", Landscape)
+        landscape = self.query_one("#landscape")
         if info is None or len(info.param_names) != 2 or self._surface is None:
             return
         width, height = landscape.size

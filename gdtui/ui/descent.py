@@ -14,8 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from gdtui.ui.messages import (
     Catalog,
     EngineReady,
@@ -30,7 +28,9 @@ from gdtui.ui.messages import (
     SurfaceReady,
 )
 
-PUBLISH_INTERVAL = 0.25  # seconds between progress messages while running: 4 updates/s
+# Seconds between progress messages while running: 3 updates/s keeps the curve live and the
+# bytes sent to the terminal near 7 KB/s at 120x40 (benchmarks/terminal_bytes.py).
+PUBLISH_INTERVAL = 1 / 3
 BATCH_SECONDS = 0.02  # at full speed, how long to step between looks at the command queue
 
 
@@ -368,6 +368,8 @@ class DescentLoop:
         self.post(RunStarted(info))
 
     def _surface(self) -> Surface | None:
+        import numpy as np
+
         run = self.run_obj
         problem = run.problem
         if self.grid_size is None or problem.dim not in (1, 2):
@@ -412,7 +414,7 @@ class DescentLoop:
             playing=self.playing,
             record=record,
             view=run.history.view(self.view_width),
-            path=run.history.path(2000),
+            path=run.history.path(1 << 16),
             current=run.current,
             graph=self._graph,
             steps_per_s=self._rate,

@@ -8,10 +8,12 @@ history stays in the engine, so nothing is lost when messages merge.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from textual.message import Message
+
+if TYPE_CHECKING:  # numpy loads after the first paint
+    import numpy as np
 
 
 @dataclass(frozen=True)

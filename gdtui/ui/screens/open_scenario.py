@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -33,13 +34,16 @@ class OpenScenarioScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         """Built-ins first, then the folder's .toml files."""
         options: list[Option] = [
-            Option(f"{name:24s} {title}", id=f"builtin:{name}") for name, title in self.builtins
+            Option(Text(f"{name:24s} {title}"), id=f"builtin:{name}")
+            for name, title in self.builtins
         ]
         try:
             files = sorted(p for p in self.folder.glob("*.toml") if p.is_file())
         except OSError:
             files = []
-        options += [Option(f"{p.name:24s} ({self.folder})", id=f"file:{p}") for p in files[:200]]
+        options += [
+            Option(Text(f"{p.name:24s} ({self.folder})"), id=f"file:{p}") for p in files[:200]
+        ]
         with Vertical() as box:
             box.border_title = "open a scenario"
             box.border_subtitle = "enter opens · esc cancels"

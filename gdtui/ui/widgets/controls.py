@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
@@ -119,19 +120,22 @@ class Controls(VerticalScroll):
         self._build_hyper(info.hyper)
 
     def show_lr(self, lr: float) -> None:
-        """Show the learning rate in use."""
+        """Show the learning rate in use (nothing is repainted when it is unchanged)."""
+        field = self.query_one("#lr", Input)
+        if field.value == f"{lr:g}":
+            return
         with self.prevent(Input.Changed):
-            self.query_one("#lr", Input).value = f"{lr:g}"
-        self.query_one("#lr-error", Static).update("")
+            field.value = f"{lr:g}"
+        self.show_lr_error("")
 
     def show_lr_error(self, message: str) -> None:
         """Show why the typed learning rate can't be used (empty: no error)."""
-        self.query_one("#lr-error", Static).update(message)
+        self.query_one("#lr-error", Static).update(Text(message))
         self.query_one("#lr", Input).set_class(bool(message), "-invalid")
 
     def show_expression_error(self, message: str) -> None:
         """Show why the typed formula can't be used."""
-        self.query_one("#expression-error", Static).update(message)
+        self.query_one("#expression-error", Static).update(Text(message))
 
     def hyper_values(self) -> dict[str, Any]:
         """The hyper-parameters as typed."""

@@ -28,7 +28,8 @@ class OptimizerPanel(RichCanvas):
         if info is None:
             self.show_renderable(Text(""))
             return
-        self.border_subtitle = info.torch_name
+        if self.border_subtitle != info.torch_name:  # setting it repaints the whole widget
+            self.border_subtitle = info.torch_name
         record = snapshot.record if snapshot is not None else None
         lr = snapshot.lr if snapshot is not None else info.lr
         head = Text.assemble((info.optimizer, "bold italic"), ("   lr ", "bold"), num(lr))

@@ -29,21 +29,24 @@ class StatusLine(RichCanvas):
             return
         record = snapshot.record
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(f"step {snapshot.step}", style="bold")
+        # What changes every update comes last: a terminal update starts at the first changed cell.
         if snapshot.status != "running":
             style = {"diverged": "bold red", "converged": "bold green"}.get(snapshot.status, "bold")
-            text.append(f"  {snapshot.status}: ", style=style)
-            text.append(f"{snapshot.reason}{_HINTS.get(snapshot.status, '')}")
-        elif snapshot.playing:
-            text.append("  ▶ running ", style="bold green")
-            text.append(rate(snapshot.steps_per_s))
-        else:
-            text.append("  ❚❚ paused", style="bold")
+            text.append(f"{snapshot.status}: ", style=style)
+            text.append(f"{snapshot.reason}{_HINTS.get(snapshot.status, '')}  ")
+        text.append(
+            f"{info.optimizer} lr {num(snapshot.lr)}  {info.device} {info.dtype}  ", style="dim"
+        )
+        if snapshot.status == "running":
+            if snapshot.playing:
+                text.append("▶ running ", style="bold green")
+                text.append(f"{rate(snapshot.steps_per_s)}  ")
+            else:
+                text.append("❚❚ paused  ", style="bold")
+        text.append(f"step {snapshot.step}", style="bold")
         if record is not None:
             text.append("  loss ", style="dim")
             text.append(num(record.loss))
             text.append("  ‖∇‖ ", style="dim")
             text.append(num(record.grad_norm))
-        text.append(f"  {info.optimizer} lr {num(snapshot.lr)}", style="dim")
-        text.append(f"  {info.device} {info.dtype}", style="dim")
         self.show_renderable(text)
