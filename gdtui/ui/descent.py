@@ -100,7 +100,10 @@ class DescentLoop:
                         return
                     self._handle(command, args)
             if self.playing:
-                self._step_batch()
+                try:
+                    self._step_batch()
+                except Exception as err:  # e.g. an op torch refuses mid-run
+                    self._report(err, "the step failed")
             if self.playing and time.perf_counter() - self._last_publish >= PUBLISH_INTERVAL:
                 self.publish()
 
@@ -161,6 +164,14 @@ class DescentLoop:
             getattr(self, f"_cmd_{command}")(*args)
         except self._user_errors as err:
             self.post(Notice(str(err), "error"))
+        except Exception as err:  # a bug must not kill the loop or lose the run
+            self._report(err, f"'{command}' failed")
+
+    def _report(self, err: Exception, what: str) -> None:
+        """One line for an unexpected error; the run is paused and kept as it was."""
+        self.playing = False
+        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        self.post(Notice(f"{what}: {type(err).__name__}: {text}", "error"))
 
     def _cmd_toggle(self) -> None:
         if self.playing:
