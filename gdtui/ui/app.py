@@ -200,14 +200,14 @@ class GdtuiApp(App[int]):
     def compose(self) -> ComposeResult:
         """Everything is drawn before torch is imported; the engine loads in the worker."""
         with Horizontal(id="main"):
-            yield Controls(id="controls")
+            yield Controls(id="controls", speed_index=self.speed_index)
             with Vertical(id="views"):
                 with Horizontal(id="plots"):
                     # The plots (numpy, plotext) are mounted right after the first paint.
                     yield Static("", id="plots-loading")
                 with Horizontal(id="panels"):
                     yield BackpropPanel(id="backprop")
-                    yield OptimizerPanel(id="optimizer")
+                    yield OptimizerPanel(id="optimizer-panel")
         yield Static("", id="too-small")
         yield StatusLine(id="status")
         yield Footer()
@@ -248,11 +248,12 @@ class GdtuiApp(App[int]):
         self.loop.run(lambda: worker.is_cancelled)
 
     def on_resize(self, event: Resize) -> None:
-        """Adapt the layout to the terminal's size."""
-        self._apply_layout()
+        """Adapt the layout to the terminal's new size (``self.size`` is not updated yet)."""
+        self._apply_layout(event.size.width, event.size.height)
 
-    def _apply_layout(self) -> None:
-        width, height = self.size
+    def _apply_layout(self, width: int | None = None, height: int | None = None) -> None:
+        if width is None or height is None:
+            width, height = self.size
         screen = self.screen
         too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         screen.set_class(too_small, "-too-small")
@@ -433,6 +434,9 @@ class GdtuiApp(App[int]):
             info, snap = self.info, self.snapshot
             if self.startup_error or info is None or snap is None or not self.plots_ready:
                 return bool(self.startup_error)
+            at_step = snap.step == target or snap.status != "running"
+            if self.screen.has_class("-too-small"):
+                return at_step  # nothing is drawn but the message
             landscape = self.query_one("#landscape")
             landscape_ok = (
                 len(info.param_names) not in (1, 2)
@@ -440,7 +444,6 @@ class GdtuiApp(App[int]):
                 or (self._surface is not None and self._surface_size == landscape.grid_size())
             )
             sized = snap.view_width == self._view_width
-            at_step = snap.step == target or snap.status != "running"
             return landscape_ok and sized and at_step
 
         await self.wait_until(ready, timeout)
@@ -477,8 +480,8 @@ class GdtuiApp(App[int]):
 
     def action_speed(self) -> None:
         """Next speed: 1, 10, 100 steps/s, as fast as it goes."""
-        self.speed_index = (self.speed_index + 1) % len(SPEEDS)
-        self.query_one("#speed", Select).value = self.speed_index
+        # The Select's change event applies it (the same path as choosing it with the mouse).
+        self.query_one("#speed", Select).value = (self.speed_index + 1) % len(SPEEDS)
 
     def action_panel(self, panel: str) -> None:
         """Show or hide a panel."""
@@ -631,7 +634,7 @@ class GdtuiApp(App[int]):
 
     @on(Select.Changed, "#speed")
     def _speed_changed(self, event: Select.Changed) -> None:
-        if isinstance(event.value, int):
+        if isinstance(event.value, int) and event.value != self.speed_index:
             self.speed_index = event.value
             self.loop.send("speed", SPEEDS[event.value][1])
 

@@ -66,6 +66,10 @@ class Controls(VerticalScroll):
     Controls #buttons Button { min-width: 8; width: 1fr; }
     """
 
+    def __init__(self, *, id: str | None = None, speed_index: int = len(SPEEDS) - 1) -> None:
+        super().__init__(id=id)
+        self.speed_index = speed_index
+
     def compose(self) -> ComposeResult:
         """Widgets are empty until the engine has loaded (the first paint does not wait)."""
         yield Label("problem")
@@ -82,7 +86,7 @@ class Controls(VerticalScroll):
         yield Select(
             [(label, i) for i, (label, _) in enumerate(SPEEDS)],
             id="speed",
-            value=len(SPEEDS) - 1,
+            value=self.speed_index,
             allow_blank=False,
             compact=True,
         )
