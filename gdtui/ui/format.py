@@ -32,3 +32,15 @@ def rate(value: float | None) -> str:
     if value >= 100:
         return f"{value:,.0f} steps/s"
     return f"{value:.1f} steps/s"
+
+
+def fit(values: list[float | None], width: int, digits: int = 6) -> list[str]:
+    """Numbers that fit ``width`` cells each: fewer significant digits, never an ellipsis.
+
+    A rounded number is still the record's number; a cut-off one ("1.87e…") is not.
+    """
+    for d in range(digits, 1, -1):
+        texts = [num(v, d) for v in values]
+        if all(len(t) <= width for t in texts):
+            return texts
+    return [num(v, 2) for v in values]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.console import Group
 from rich.text import Text
 
-from gdtui.ui.format import num
+from gdtui.ui.format import fit, num
 from gdtui.ui.messages import RunInfo, Snapshot
-from gdtui.ui.widgets.backprop_panel import param_table
+from gdtui.ui.widgets.backprop_panel import column_width, param_table
 from gdtui.ui.widgets.rich_canvas import RichCanvas
 
 
@@ -41,13 +41,18 @@ class OptimizerPanel(RichCanvas):
         )
         names = info.param_names
         table = param_table(names)
+        label = max([8, *(len(k) for k in record.state)])
+        cells = column_width(self.size.width, label, len(names))
         if len(names) == 1:
-            table.add_row("θ", f"{num(record.params_before[0])} → {num(record.params[0])}")
+            before, after = fit([record.params_before[0], record.params[0]], (cells - 3) // 2)
+            table.add_row("θ", f"{before} → {after}")
+            cells = max(cells, len(before) + len(after) + 3)
         else:
-            table.add_row("θ before", *[num(v) for v in record.params_before])
-            table.add_row("θ after", *[num(v) for v in record.params])
-        table.add_row("Δ", *[Text(num(u), style="bold magenta") for u in record.update])
-        table.add_row("Δ / −∇", *[num(v) for v in record.effective_lr])
+            table.add_row("θ before", *fit(list(record.params_before), cells))
+            table.add_row("θ after", *fit(list(record.params), cells))
+        update = fit(list(record.update), cells)
+        table.add_row("Δ", *[Text(u, style="bold magenta") for u in update])
+        table.add_row("Δ / −∇", *fit(list(record.effective_lr), cells))
         for key, values in record.state.items():
-            table.add_row(Text(key, style="dim"), *[num(v) for v in values])
+            table.add_row(Text(key, style="dim"), *fit(list(values), cells))
         self.show_renderable(Group(head, norms, table))

@@ -32,8 +32,13 @@ class StatusLine(RichCanvas):
         # What changes every update comes last: a terminal update starts at the first changed cell.
         if snapshot.status != "running":
             style = {"diverged": "bold red", "converged": "bold green"}.get(snapshot.status, "bold")
-            text.append(f"{snapshot.status}: ", style=style)
-            text.append(f"{snapshot.reason}{_HINTS.get(snapshot.status, '')}  ")
+            reason = snapshot.reason or ""
+            if reason.startswith(snapshot.status):  # "converged at step 57: …" says it already
+                text.append(reason[: len(snapshot.status)], style=style)
+                reason = reason[len(snapshot.status) :]
+            else:
+                text.append(f"{snapshot.status}: ", style=style)
+            text.append(f"{reason}{_HINTS.get(snapshot.status, '')}  ")
         text.append(
             f"{info.optimizer} lr {num(snapshot.lr)}  {info.device} {info.dtype}  ", style="dim"
         )
