@@ -15,14 +15,17 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.torch: $(BIN)/python
+# The stamp names the torch request, so `make run TORCH=...` on an existing venv reinstalls.
+TORCH_STAMP := $(VENV)/.torch-$(shell printf '%s' '$(TORCH)' | cksum | cut -d' ' -f1)
+
+$(TORCH_STAMP): $(BIN)/python
 	$(BIN)/python -m pip install --quiet $(TORCH)
 	touch $@
 
-install: $(VENV)/.torch
+install: $(TORCH_STAMP)
 	$(BIN)/python -m pip install --quiet -e .
 
-install-test: $(VENV)/.torch
+install-test: $(TORCH_STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 
 run: install
@@ -38,8 +41,10 @@ test: lint
 screenshots: install
 	$(BIN)/python -m gdtui.ui.make_screenshots
 
-bench: install
-	for b in benchmarks/*.py; do $(BIN)/python $$b; done
+BENCHMARKS := engine_overhead ui_throughput plot_frame_cost first_paint terminal_bytes
+
+bench: install-test
+	for b in $(BENCHMARKS); do $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .ruff_cache

@@ -17,7 +17,7 @@ import asyncio
 import json
 import time
 
-from gdtui.cli import resolve_scenario
+from gdtui.scenario import resolve_scenario
 from gdtui.ui.app import GdtuiApp
 
 # Runs that keep going for the whole window (tiny learning rates, huge step budgets).

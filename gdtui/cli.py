@@ -20,7 +20,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 COMMANDS = ("launch", "run", "list", "screenshot")
-FORMATS = ("table", "csv", "json", "jsonl", "summary")
+FORMATS = ("table", "csv", "json", "jsonl", "summary")  # as gdtui.report.FORMATS (kept light)
 
 
 class UsageError(Exception):
@@ -148,7 +148,7 @@ def _split_argv(argv: Sequence[str]) -> list[str]:
     return ["launch", *args]
 
 
-def _int_arg(name: str, value: str | None, minimum: int) -> int | None:
+def _int_arg(name: str, value: str | None, minimum: int, maximum: int | None = None) -> int | None:
     if value is None:
         return None
     try:
@@ -157,6 +157,8 @@ def _int_arg(name: str, value: str | None, minimum: int) -> int | None:
         raise UsageError(f"--{name} must be a whole number, got {value!r}") from None
     if number < minimum:
         raise UsageError(f"--{name} must be at least {minimum}, got {value!r}")
+    if maximum is not None and number > maximum:
+        raise UsageError(f"--{name} must be at most {maximum}, got {value!r}")
     return number
 
 
@@ -211,7 +213,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         "expression": args.expression,
         "optimizer": args.optimizer,
         "lr": args.lr,
-        "seed": _int_arg("seed", args.seed, 0),
+        "seed": _int_arg("seed", args.seed, 0, 2**63 - 1),
         "dtype": args.dtype,
         "device": args.device,
     }
@@ -225,16 +227,10 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def resolve_scenario(name: str | None, overrides: dict[str, Any]):  # -> Scenario
-    """Load a scenario and apply overrides; hyper-parameters are merged, not replaced."""
-    from gdtui.scenario import load_scenario
+    """Load a scenario and apply overrides (see :func:`gdtui.scenario.resolve_scenario`)."""
+    from gdtui.scenario import resolve_scenario as resolve
 
-    scenario = load_scenario(name)
-    overrides = dict(overrides)
-    hyper = overrides.pop("hyper", None)
-    scenario = scenario.with_overrides(**overrides)
-    if hyper:
-        scenario = scenario.with_overrides(hyper={**scenario.hyper, **hyper})
-    return scenario
+    return resolve(name, overrides)
 
 
 # -- commands ------------------------------------------------------------------------------------
@@ -373,7 +369,10 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
     scenario = resolve_scenario(args.scenario, overrides)
     from gdtui.ui.screenshot import save_screenshot
 
-    path = save_screenshot(scenario, steps, (cols, rows), args.out, press=args.press)
+    try:
+        path = save_screenshot(scenario, steps, (cols, rows), args.out, press=args.press)
+    except OSError as err:
+        raise UsageError(f"cannot write {args.out}: {err.strerror or err}") from None
     print(path)
     return EXIT_OK
 

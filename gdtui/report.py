@@ -7,7 +7,6 @@ written as they are in the record (``repr`` precision in CSV and JSON); only the
 from __future__ import annotations
 
 import csv
-import io
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
@@ -114,10 +113,3 @@ def write_rows(rows: Iterable[dict[str, Any]], out: TextIO, fmt: str, names: Seq
         writer.write(row)
     writer.close()
     return writer.count
-
-
-def rows_to_text(rows: Iterable[dict[str, Any]], fmt: str, names: Sequence[str]) -> str:
-    """``write_rows`` into a string."""
-    buffer = io.StringIO()
-    write_rows(rows, buffer, fmt, names)
-    return buffer.getvalue()

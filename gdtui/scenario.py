@@ -22,6 +22,7 @@ from gdtui.engine.run import DTYPES
 
 DEFAULT_SCENARIO = "seed-example"
 DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit integer
 
 
 class ScenarioError(ValueError):
@@ -201,6 +202,8 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
         values["steps"] = _integer(where, "[run] steps", run["steps"], 1)
     if "seed" in run:
         values["seed"] = _integer(where, "[run] seed", run["seed"], 0)
+        if values["seed"] > MAX_SEED:
+            raise _fail(where, f"[run] seed must be at most {MAX_SEED}, got {run['seed']!r}")
     if "tolerance" in run:
         values["tolerance"] = _number(where, "[run] tolerance", run["tolerance"], minimum=0.0)
     if "dtype" in run:
@@ -300,3 +303,16 @@ def load_scenario(spec: str | Path | None = None) -> Scenario:
         )
     scenario = load_file(builtin_dir() / f"{text}.toml", text)
     return replace(scenario, source=f"built-in {text}")
+
+
+def resolve_scenario(
+    spec: str | Path | None, overrides: Mapping[str, Any] | None = None
+) -> Scenario:
+    """Load a scenario and apply overrides; hyper-parameters are merged, not replaced."""
+    scenario = load_scenario(spec)
+    changes = dict(overrides or {})
+    hyper = changes.pop("hyper", None)
+    scenario = scenario.with_overrides(**changes)
+    if hyper:
+        scenario = scenario.with_overrides(hyper={**scenario.hyper, **hyper})
+    return scenario

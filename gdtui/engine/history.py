@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gdtui.engine.records import StepRecord, cos_between, finite_or_none
+from gdtui.engine.records import StepRecord, finite_or_none
 
 _SCALARS = ("loss", "loss_min", "loss_max", "grad_norm", "update_norm", "lr")
 _VECTORS = ("params_before", "grad", "params", "update")
@@ -97,7 +97,8 @@ class History:
         }
         vectors = {key: table[:, 5 + i * n : 5 + (i + 1) * n] for i, key in enumerate(_VECTORS)}
         state = {}
-        keys = {key for r in pending for key in r.state}
+        # Keys in the order they first appear, so exports have the same columns every time.
+        keys = dict.fromkeys(key for r in pending for key in r.state)
         for key in keys:
             empty = (None,) * n
             state[key] = np.array([r.state.get(key, empty) for r in pending], dtype=float)
@@ -267,32 +268,30 @@ class History:
         return np.concatenate([start, params])
 
     def rows(self) -> Iterator[dict[str, Any]]:
-        """The held rows as record-shaped dicts (the same keys as ``StepRecord.to_dict``)."""
+        """The held rows as record dicts: ``StepRecord.to_dict`` plus ``loss_min``/``loss_max``.
+
+        Status and reason are not kept per row (the run knows them); rows say ``running``.
+        """
         n = self._rows()
         names = self.param_names
-
-        def by_name(values: np.ndarray) -> dict[str, float | None]:
-            return {k: finite_or_none(float(v)) for k, v in zip(names, values, strict=True)}
-
+        vectors = {key: col[:n].tolist() for key, col in self._vectors.items()}
+        scalars = {key: col[:n].tolist() for key, col in self._scalars.items()}
+        state = {key: col[:n].tolist() for key, col in self._state.items()}
+        steps = self._step[:n].tolist()
         for i in range(n):
-            grad = self._vectors["grad"][i]
-            update = self._vectors["update"][i]
-            yield {
-                "step": int(self._step[i]),
-                "loss": finite_or_none(float(self._scalars["loss"][i])),
-                "params": by_name(self._vectors["params"][i]),
-                "params_before": by_name(self._vectors["params_before"][i]),
-                "grad": by_name(grad),
-                "grad_norm": finite_or_none(float(self._scalars["grad_norm"][i])),
-                "update": by_name(update),
-                "update_norm": finite_or_none(float(self._scalars["update_norm"][i])),
-                "effective_lr": {
-                    k: (float(u / -g) if g != 0 else None)
-                    for k, u, g in zip(names, update, grad, strict=True)
-                },
-                "cos": finite_or_none(cos_between(grad.tolist(), update.tolist())),
-                "lr": float(self._scalars["lr"][i]),
-                "state": {k: by_name(v[i]) for k, v in self._state.items()},
-                "loss_min": finite_or_none(float(self._scalars["loss_min"][i])),
-                "loss_max": finite_or_none(float(self._scalars["loss_max"][i])),
-            }
+            record = StepRecord(
+                steps[i],
+                scalars["loss"][i],
+                tuple(vectors["params_before"][i]),
+                tuple(vectors["grad"][i]),
+                scalars["grad_norm"][i],
+                tuple(vectors["params"][i]),
+                tuple(vectors["update"][i]),
+                scalars["update_norm"][i],
+                scalars["lr"][i],
+                {key: tuple(None if v != v else v for v in col[i]) for key, col in state.items()},
+            )
+            row = record.to_dict(names)
+            row["loss_min"] = finite_or_none(scalars["loss_min"][i])
+            row["loss_max"] = finite_or_none(scalars["loss_max"][i])
+            yield row

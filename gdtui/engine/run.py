@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import operator
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -117,6 +116,8 @@ class Run:
             raise RunError(
                 f"explode_factor must be a finite number above 1, got {explode_factor!r}"
             )
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise RunError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
         if history_capacity < 4096:
             raise RunError(f"history_capacity must be at least 4096, got {history_capacity!r}")
         self.problem = problem
@@ -357,11 +358,3 @@ def format_graph(node: GraphNode | None) -> list[str]:
 
     emit(node, "")
     return lines
-
-
-def timed_steps(run: Run, count: int | None) -> tuple[int, float]:
-    """Step ``run`` (``count`` more or until stopped); return steps taken and seconds spent."""
-    start = time.perf_counter()
-    before = run.step_count
-    run.run(count)
-    return run.step_count - before, time.perf_counter() - start

@@ -197,6 +197,11 @@ class GdtuiApp(App[int]):
 
     # -- layout --------------------------------------------------------------------------------
 
+    @property
+    def main_screen(self):  # -> Screen
+        """The screen with the panels (the help or a picker may be on top of it)."""
+        return self.screen_stack[0]
+
     def compose(self) -> ComposeResult:
         """Everything is drawn before torch is imported; the engine loads in the worker."""
         with Horizontal(id="main"):
@@ -254,7 +259,7 @@ class GdtuiApp(App[int]):
     def _apply_layout(self, width: int | None = None, height: int | None = None) -> None:
         if width is None or height is None:
             width, height = self.size
-        screen = self.screen
+        screen = self.main_screen
         too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         screen.set_class(too_small, "-too-small")
         if too_small:
@@ -435,7 +440,7 @@ class GdtuiApp(App[int]):
             if self.startup_error or info is None or snap is None or not self.plots_ready:
                 return bool(self.startup_error)
             at_step = snap.step == target or snap.status != "running"
-            if self.screen.has_class("-too-small"):
+            if self.main_screen.has_class("-too-small"):
                 return at_step  # nothing is drawn but the message
             landscape = self.query_one("#landscape")
             landscape_ok = (
@@ -485,7 +490,7 @@ class GdtuiApp(App[int]):
 
     def action_panel(self, panel: str) -> None:
         """Show or hide a panel."""
-        hidden = self.screen.has_class(f"-hide-{panel}")
+        hidden = self.main_screen.has_class(f"-hide-{panel}")
         self._hidden[panel] = not hidden
         self._apply_layout()
 
@@ -493,7 +498,9 @@ class GdtuiApp(App[int]):
         """The keys."""
         from gdtui.ui.screens.help import HelpScreen
 
-        self.push_screen(HelpScreen())
+        info = self.info
+        about = (info.title, info.description) if info is not None else None
+        self.push_screen(HelpScreen(about))
 
     def action_open(self) -> None:
         """Pick a scenario."""

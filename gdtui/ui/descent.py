@@ -31,7 +31,10 @@ from gdtui.ui.messages import (
 # Seconds between progress messages while running: 3 updates/s keeps the curve live and the
 # bytes sent to the terminal near 7 KB/s at 120x40 (benchmarks/terminal_bytes.py).
 PUBLISH_INTERVAL = 1 / 3
-BATCH_SECONDS = 0.02  # at full speed, how long to step between looks at the command queue
+BATCH_SECONDS = 0.02
+# Points of the path sent to the landscape: thinned by powers of two (the points kept stay put,
+# so the drawing only changes at its end), enough for every cell of a large terminal.
+PATH_POINTS = 1 << 14  # at full speed, how long to step between looks at the command queue
 
 
 class DescentLoop:
@@ -135,7 +138,7 @@ class DescentLoop:
                 tuple((name, load_scenario(name).title) for name in builtin_names()),
             )
             self.post(EngineReady(catalog))
-            from gdtui.cli import resolve_scenario
+            from gdtui.scenario import resolve_scenario
 
             spec = self.scenario_spec
             if spec is None or isinstance(spec, str):
@@ -268,10 +271,14 @@ class DescentLoop:
             row["reason"] = None
         name = f"gdtui-{self.scenario.name}-step{run.step_count}.{fmt}"
         path = Path(folder) / name
+        partial = path.with_name(f".{name}.partial")
         try:
-            with path.open("w", encoding="utf-8") as out:
+            # Written aside and renamed: a failed export never leaves half a file behind.
+            with partial.open("w", encoding="utf-8") as out:
                 write_rows(rows, out, fmt, run.param_names)
+            partial.replace(path)
         except OSError as err:
+            partial.unlink(missing_ok=True)
             self.post(Notice(f"could not export to {path}: {err.strerror or err}", "error"))
             return
         note = ""
@@ -425,7 +432,7 @@ class DescentLoop:
             playing=self.playing,
             record=record,
             view=run.history.view(self.view_width),
-            path=run.history.path(1 << 16),
+            path=run.history.path(PATH_POINTS),
             current=run.current,
             graph=self._graph,
             steps_per_s=self._rate,

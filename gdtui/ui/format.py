@@ -37,10 +37,18 @@ def rate(value: float | None) -> str:
 def fit(values: list[float | None], width: int, digits: int = 6) -> list[str]:
     """Numbers that fit ``width`` cells each: fewer significant digits, never an ellipsis.
 
-    A rounded number is still the record's number; a cut-off one ("1.87e…") is not.
+    A rounded number is still the record's number; a cut-off one ("1.87e…") is not. When even
+    two digits don't fit, the two-digit texts come back wider than ``width`` (see :func:`fits`).
     """
-    for d in range(digits, 1, -1):
+    return fits(values, width, digits, 2) or [num(v, 2) for v in values]
+
+
+def fits(
+    values: list[float | None], width: int, digits: int = 6, min_digits: int = 3
+) -> list[str] | None:
+    """Like :func:`fit`, but None when ``min_digits`` significant digits don't fit."""
+    for d in range(digits, min_digits - 1, -1):
         texts = [num(v, d) for v in values]
         if all(len(t) <= width for t in texts):
             return texts
-    return [num(v, 2) for v in values]
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gdtui.cli import resolve_scenario
+from gdtui.scenario import resolve_scenario
 from gdtui.ui.screenshot import save_screenshot
 
 SHOTS = [

@@ -50,8 +50,12 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "close", show=False),
     ]
 
+    def __init__(self, about: tuple[str, str] | None = None) -> None:
+        super().__init__()
+        self.about = about
+
     def compose(self) -> ComposeResult:
-        """The key table and a paragraph on the two halves of a step."""
+        """The scenario's own words, the key table and a paragraph on the two halves of a step."""
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
@@ -60,5 +64,9 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll() as box:
             box.border_title = "gdtui · keys"
             box.border_subtitle = "esc closes"
+            if self.about is not None:
+                title, description = self.about
+                description = " ".join(description.split())  # TOML line breaks are not paragraphs
+                yield Static(Text.assemble((title, "bold"), "\n", (description, "italic"), "\n"))
             yield Static(table)
             yield Static(Text("\n" + ABOUT, style="dim"))

@@ -2,28 +2,78 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from gdtui.ui.format import fit, num
+from gdtui.ui.format import fit, fits, num
 from gdtui.ui.messages import RunInfo, Snapshot
 from gdtui.ui.widgets.rich_canvas import RichCanvas
 
-
-def param_table(names: tuple[str, ...]) -> Table:
-    """A grid with one column per parameter (quantities are rows): fits 1–3 parameters."""
-    table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
-    for _ in names:
-        table.add_column(justify="right", no_wrap=True, overflow="crop")
-    table.add_row("", *[Text(n, style="bold italic") for n in names])
-    return table
+WIDE_LIMIT = 3  # up to this many parameters are columns; more are rows
 
 
 def column_width(total: int, label: int, count: int) -> int:
     """Cells each parameter column gets in a panel ``total`` cells wide."""
     return max(4, (total - label - 2 * count) // max(1, count))
+
+
+def quantity_table(
+    names: Sequence[str],
+    rows: Sequence[tuple[str | Text, Sequence[float | str | None], str]],
+    width: int,
+) -> Table:
+    """Quantities (θ, ∇, Δ, …) of every parameter, each number rounded to fit, never cut.
+
+    Up to three parameters, a column per parameter; more, a row per parameter (so eight
+    parameters still fit 38 cells). ``rows`` holds (label, values, style) per quantity; values
+    already written as text are shown as they are.
+    """
+
+    def texts(values: Sequence[float | str | None], cells: int) -> list[str]:
+        if values and isinstance(values[0], str):
+            return [str(v) for v in values]
+        return fit(list(values), cells)  # type: ignore[arg-type]
+
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    if len(names) <= WIDE_LIMIT:
+        label = max(len(str(r[0])) if not isinstance(r[0], Text) else r[0].cell_len for r in rows)
+        cells = column_width(width, label, len(names))
+        for _ in names:
+            table.add_column(justify="right", no_wrap=True, overflow="crop")
+        table.add_row("", *[Text(n, style="bold italic") for n in names])
+        for label_text, values, style in rows:
+            table.add_row(label_text, *[Text(t, style=style) for t in texts(values, cells)])
+        return table
+    # A row per parameter: as many quantities as fit with 3 significant digits (in order).
+    shown = list(rows)
+    while True:
+        cells = column_width(width, max(len(n) for n in names), len(shown))
+        columns = [
+            [str(v) for v in values]
+            if values and isinstance(values[0], str)
+            else fits(list(values), cells)  # type: ignore[arg-type]
+            for _, values, _ in shown
+        ]
+        if len(shown) == 1 or all(col is not None for col in columns):
+            break
+        shown.pop()
+    columns = [
+        col if col is not None else texts(shown[j][1], cells) for j, col in enumerate(columns)
+    ]
+    rows = shown
+    for _ in rows:
+        table.add_column(justify="right", no_wrap=True, overflow="crop")
+    table.add_row("", *[r[0] if isinstance(r[0], Text) else Text(r[0], style="bold") for r in rows])
+    for i, name in enumerate(names):
+        table.add_row(
+            Text(name, style="bold italic"),
+            *[Text(col[i], style=rows[j][2]) for j, col in enumerate(columns)],
+        )
+    return table
 
 
 class BackpropPanel(RichCanvas):
@@ -44,18 +94,20 @@ class BackpropPanel(RichCanvas):
             self.show_renderable(Text("loading torch…", style="dim"))
             return
         record = snapshot.record if snapshot is not None else None
-        table = param_table(info.param_names)
-        cells = column_width(self.size.width, 1, len(info.param_names))
+        width = self.size.width
         if record is None:
-            table.add_row("θ", *fit(list(info.init), cells))
+            table = quantity_table(info.param_names, [("θ", info.init, "")], width)
             note = Text("no step yet: n steps once, space runs", style="dim")
             self.show_renderable(Group(table, note))
             return
         head = Text.assemble(
             ("loss ", "bold"), num(record.loss), ("   ‖∇‖ ", "bold"), num(record.grad_norm)
         )
-        table.add_row("θ", *fit(list(record.params_before), cells))
-        table.add_row("∇", *[Text(g, style="bold cyan") for g in fit(list(record.grad), cells)])
+        table = quantity_table(
+            info.param_names,
+            [("θ", record.params_before, ""), ("∇", record.grad, "bold cyan")],
+            width,
+        )
         graph = Text(
             "\n".join(snapshot.graph) if snapshot and snapshot.graph else "",
             style="dim",
