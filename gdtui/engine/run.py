@@ -142,6 +142,7 @@ class Run:
         self.step_count = 0
         self.last_record: StepRecord | None = None
         self._last_loss: torch.Tensor | None = None
+        self._state_dicts: list[dict[str, Any] | None] | None = None
         self._explode_limit: float | None = None
         self._loss_fn: Callable[..., torch.Tensor] = problem.loss
         self._current = self._read()
@@ -283,10 +284,18 @@ class Run:
 
     def _read_state(self) -> dict[str, tuple[float | None, ...]]:
         state = self.optimizer.state
+        if not state:  # plain SGD keeps none
+            return {}
+        # A parameter's state dict stays the same object once the optimizer has made it, so it
+        # is looked up once (hashing a tensor key costs about a microsecond a time).
+        found = self._state_dicts
+        if found is None:
+            found = [state.get(p) for p in self.params]
+            if all(entry is not None for entry in found):
+                self._state_dicts = found
         n = len(self.params)
         out: dict[str, list[float | None]] = {}
-        for i, p in enumerate(self.params):
-            entries = state.get(p)
+        for i, entries in enumerate(found):
             if not entries:
                 continue
             for key, value in entries.items():
