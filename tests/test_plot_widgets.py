@@ -414,3 +414,17 @@ async def test_landscape_1d_curve() -> None:
         text = "\n".join(land.plain_lines)
         assert "●" in text and "★" in text and "○" in text and "•" in text
         assert land.render_line(0).cell_length == 80
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[1e308, 1.7e308], [1e300, 1.5e300], [-1e308, 1e308], [1e308, float("inf")], [0.0, 1e-300]],
+)
+@pytest.mark.parametrize("log_scale", [False, True])
+def test_render_text_survives_values_near_the_float_limit(values, log_scale) -> None:
+    """A run whose loss reaches 1e308 must not crash the plot (it did: OverflowError)."""
+    arr = np.array(values)
+    text = render_text([Series("x", np.array([1, 2]), arr, arr, arr, "cyan+")], 40, 12, log_scale)
+    assert len(text.splitlines()) == 12
+    if not log_scale and max(abs(v) for v in values) > 1e150:
+        assert "press l for log scale" in text

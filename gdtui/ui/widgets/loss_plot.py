@@ -42,6 +42,7 @@ EMPTY_HINT = "no steps yet — press space to run, n to step"
 """Shown when there is no data at all."""
 
 NOT_FINITE = "no finite loss values to plot (diverged?)"
+_HUGE = 1e150  # beyond this, a linear axis is drawn as a message instead
 """Shown when every loss value is nan or inf."""
 
 _MIN_XMAX = 8
@@ -202,6 +203,8 @@ def _fresh_ylim(
         pad = 0.5 if log_scale else (abs(lo) * 0.1 or 1.0)
         lo, hi = lo - pad, hi + pad
     span = hi - lo
+    if not math.isfinite(span) or not math.isfinite(lo - headroom * span):
+        return lo, hi  # values near the float limit: no head-room, no rounding
     low, high = lo - headroom * span, hi + headroom * span
     if log_scale:
         return float(math.floor(low)), float(max(math.ceil(high), math.floor(low) + 1))
@@ -268,6 +271,8 @@ def _fmt_value(value: float, step: float) -> str:
     """A tick label with as many decimals as the tick step needs."""
     if value == 0:
         return "0"
+    if not math.isfinite(value):
+        return str(value)
     if abs(value) >= 1e5 or abs(value) < 1e-4:
         mantissa, exponent = f"{value:.2e}".split("e")
         return f"{mantissa}e{int(exponent)}"
@@ -280,6 +285,9 @@ def _fmt_value(value: float, step: float) -> str:
 
 def _linear_ticks(lo: float, hi: float, rows: int) -> tuple[list[float], list[str]]:
     step = _nice_step(hi - lo, max(2, min(6, rows // 2)))
+    if not (math.isfinite(lo) and math.isfinite(hi)) or (hi - lo) / step > 50:
+        ends = [v for v in (lo, hi) if math.isfinite(v)]  # no nice steps out there
+        return ends, [_fmt_value(v, 0) for v in ends]
     first = math.ceil(lo / step - 1e-9)
     ticks: list[float] = []
     k = first
@@ -369,7 +377,14 @@ def _render(
         return _message_frame(header, "(too small for a plot)", width, height)
 
     data_range = _data_range(prepared)
+    if data_range is not None and max(abs(data_range[0]), abs(data_range[1])) > _HUGE:
+        # plotext's scaling overflows near the float limit; the log view has no such values.
+        return _message_frame(
+            header, f"loss reaches {data_range[1]:.3g}: press l for log scale", width, height
+        )
     ylo, yhi = ylim if ylim is not None else compute_ylim(data_range, log_scale)
+    if not (math.isfinite(ylo) and math.isfinite(yhi)) or max(abs(ylo), abs(yhi)) > _HUGE:
+        ylo, yhi = compute_ylim(data_range, log_scale)
     xmax = _xmax(prepared)
     rows = height - 1
 
