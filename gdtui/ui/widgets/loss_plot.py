@@ -380,7 +380,7 @@ def _render(
     if data_range is not None and max(abs(data_range[0]), abs(data_range[1])) > _HUGE:
         # plotext's scaling overflows near the float limit; the log view has no such values.
         return _message_frame(
-            header, f"loss reaches {data_range[1]:.3g}: press l for log scale", width, height
+            header, f"loss up to {data_range[1]:.3g}: l = log scale", width, height
         )
     ylo, yhi = ylim if ylim is not None else compute_ylim(data_range, log_scale)
     if not (math.isfinite(ylo) and math.isfinite(yhi)) or max(abs(ylo), abs(yhi)) > _HUGE:
