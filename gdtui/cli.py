@@ -337,6 +337,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
     overrides = overrides_from(args)
     if args.lr is not None:
         _check_lr_text(args.lr)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError(
+            "gdtui launch needs a terminal (stdin and stdout); for scripts use: gdtui run SCENARIO"
+        )
     from gdtui.ui.app import GdtuiApp
 
     app = GdtuiApp(scenario=args.scenario, overrides=overrides)
@@ -367,6 +371,8 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         raise UsageError(f"--size {args.size} is out of range (20x8 to 1000x500)")
     overrides = overrides_from(args)
     scenario = resolve_scenario(args.scenario, overrides)
+    if steps > scenario.steps:  # "take N steps first": the budget must not stop them early
+        scenario = scenario.with_overrides(steps=steps)
     from gdtui.ui.screenshot import save_screenshot
 
     try:

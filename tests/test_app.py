@@ -61,7 +61,7 @@ def info(app: GdtuiApp):
     return app.info
 
 
-async def until(app: GdtuiApp, predicate: Callable[[], Any], timeout: float = 10) -> None:
+async def until(app: GdtuiApp, predicate: Callable[[], Any], timeout: float = 30) -> None:
     """Wait until ``predicate()`` holds, then let the app redraw; fail at once if the app died."""
     deadline = asyncio.get_running_loop().time() + timeout
     while not predicate():
@@ -122,7 +122,7 @@ async def stays_at(app: GdtuiApp, step: int, seconds: float = QUIET) -> None:
 
 async def notice(app: GdtuiApp, contains: str = "") -> str:
     """Wait for the next one-line notice (clear ``app.last_notice`` before acting)."""
-    await until(app, lambda: app.last_notice is not None and contains in app.last_notice, 10)
+    await until(app, lambda: app.last_notice is not None and contains in app.last_notice, 30)
     text = app.last_notice
     assert text is not None
     assert "\n" not in text, f"notice is not one line: {text!r}"
@@ -164,12 +164,12 @@ async def test_space_runs_and_pauses(make_app) -> None:
         assert not snap(app).playing
         for _ in range(3):  # 100 steps/s: the 500-step budget lasts 5 s
             await pilot.press("f")
-        await until(app, lambda: app.loop.speed == 100.0, 10)
+        await until(app, lambda: app.loop.speed == 100.0, 30)
         await pilot.press("space")
-        await until(app, lambda: snap(app).playing and snap(app).step >= 10, 10)
+        await until(app, lambda: snap(app).playing and snap(app).step >= 10, 30)
         assert "running" in app.query_one(StatusLine).text
         await pilot.press("space")
-        await until(app, lambda: not snap(app).playing, 10)
+        await until(app, lambda: not snap(app).playing, 30)
         assert snap(app).status == "running"
         assert "paused" in app.query_one(StatusLine).text
         await stays_at(app, snap(app).step)
@@ -238,7 +238,7 @@ async def test_plus_minus_scale_the_lr_without_reset(make_app) -> None:
         await steps(pilot, app, 2)
         before = snap(app).current
         await pilot.press("plus")
-        await until(app, lambda: snap(app).lr == pytest.approx(0.2), 10)
+        await until(app, lambda: snap(app).lr == pytest.approx(0.2), 30)
         assert snap(app).step == 2
         assert info(app).generation == generation
         assert app.query_one("#lr", Input).value == "0.2"
@@ -250,7 +250,7 @@ async def test_plus_minus_scale_the_lr_without_reset(make_app) -> None:
         assert record.update[0] == pytest.approx(-0.2 * record.grad[0])
         await pilot.press("minus")
         await pilot.press("minus")
-        await until(app, lambda: snap(app).lr == pytest.approx(0.05), 10)
+        await until(app, lambda: snap(app).lr == pytest.approx(0.05), 30)
         assert snap(app).step == 3 and info(app).generation == generation
         await steps(pilot, app, 1)
         assert snap(app).record.lr == pytest.approx(0.05)
@@ -454,7 +454,7 @@ async def test_f_cycles_the_speed(make_app) -> None:
         assert speed.value == len(SPEEDS) - 1 and app.loop.speed is None
         for expected in [0, 1, 2, 3, 0]:
             await pilot.press("f")
-            await until(app, lambda e=expected: app.loop.speed == SPEEDS[e][1], 10)
+            await until(app, lambda e=expected: app.loop.speed == SPEEDS[e][1], 30)
             assert speed.value == expected
             assert app.speed_index == expected
 
@@ -560,7 +560,7 @@ async def test_buttons_step_run_and_reset(make_app) -> None:
         await pilot.click("#step")
         await at_step(app, 1)
         await pilot.click("#toggle")
-        await until(app, lambda: snap(app).status != "running" or snap(app).step > 1, 10)
+        await until(app, lambda: snap(app).status != "running" or snap(app).step > 1, 30)
         await pilot.click("#reset")
         await new_run(app, generation)
         assert snap(app).step == 0 and not snap(app).playing
@@ -696,7 +696,7 @@ async def test_good_lr_applies_at_once_without_reset(make_app) -> None:
         generation = info(app).generation
         before = snap(app).current
         await focus_and_submit(pilot, app, "#lr", "0.05")
-        await until(app, lambda: snap(app).lr == 0.05, 10)
+        await until(app, lambda: snap(app).lr == 0.05, 30)
         assert snap(app).step == 2
         assert info(app).generation == generation
         assert label_text(app, "#lr-error") == ""
@@ -904,7 +904,7 @@ async def test_divergence_stops_and_explains(make_app) -> None:
         # Lower the rate and reset: it converges.
         generation = info(app).generation
         await pilot.press("minus")
-        await until(app, lambda: snap(app).lr == pytest.approx(0.55), 10)
+        await until(app, lambda: snap(app).lr == pytest.approx(0.55), 30)
         await pilot.press("r")
         await new_run(app, generation)
         await pilot.press("space")
@@ -1010,7 +1010,7 @@ async def test_the_plot_gets_a_downsampled_view(make_app) -> None:
         await pilot.press("space")
         await until(app, lambda: snap(app).step > 4 * plot.size.width, 20)
         await pilot.press("space")
-        await until(app, lambda: not snap(app).playing, 10)
+        await until(app, lambda: not snap(app).playing, 30)
         s = snap(app)
         assert s.step > 4 * plot.size.width
         assert 0 < len(s.view) <= plot.size.width

@@ -168,6 +168,32 @@ def _coerce(value: Any) -> Any:
     return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_type(optimizer: str, key: str, value: Any, default: Any) -> None:
+    """A value of the kind the constructor's default has: a flag, a number, or a pair of them.
+
+    Without this, ``amsgrad = "no"`` would be truthy and silently switch AMSGrad on.
+    """
+    where = f"{optimizer}: {key}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise OptimizerError(f"{where} must be true or false, got {value!r}")
+    elif _is_number(default):
+        if not _is_number(value):
+            raise OptimizerError(f"{where} must be a number, got {value!r}")
+    elif isinstance(default, tuple):
+        if not isinstance(value, tuple) or len(value) != len(default):
+            raise OptimizerError(
+                f"{where} must be {len(default)} values like {default!r}, got {value!r}"
+            )
+        for item, item_default in zip(value, default, strict=True):
+            if not _is_number(item) and not (item is None and item_default is None):
+                raise OptimizerError(f"{where} must hold numbers, got {value!r}")
+
+
 def check_hyperparameters(spec: OptimizerSpec, hyper: Mapping[str, Any]) -> dict[str, Any]:
     """Names checked against the real constructor; values then checked by constructing it and
     taking one step on a scratch parameter (some values fail only when the optimizer steps).
@@ -175,15 +201,20 @@ def check_hyperparameters(spec: OptimizerSpec, hyper: Mapping[str, Any]) -> dict
     Implementation switches (foreach, fused, capturable, differentiable) are not offered: they
     choose how torch computes a step, not the maths a learner tunes, and some need a GPU.
     """
-    allowed = [k for k in spec.signature_defaults() if k not in _IMPLEMENTATION_FLAGS | {"lr"}]
+    defaults = spec.signature_defaults()
+    allowed = [k for k in defaults if k not in _IMPLEMENTATION_FLAGS | {"lr"}]
     out: dict[str, Any] = {}
     for key, value in hyper.items():
         if key not in allowed:
+            if not allowed:
+                raise OptimizerError(f"'{spec.name}' takes no hyper-parameters (only lr)")
             raise OptimizerError(
                 f"'{spec.name}' has no hyper-parameter '{key}'{closest(key, allowed)}; "
                 f"allowed: {', '.join(allowed)}"
             )
-        out[key] = _coerce(value)
+        value = _coerce(value)
+        _check_type(spec.name, key, value, defaults[key])
+        out[key] = value
     probe = torch.zeros((), requires_grad=True)
     kwargs = {**spec.preset, **out}
     try:

@@ -269,10 +269,20 @@ class Run:
             and abs(loss_value - previous.loss) <= tol * max(1.0, abs(loss_value))
             and update_norm <= math.sqrt(tol) * max(1.0, math.hypot(*after))
         ):
+            change = abs(loss_value - previous.loss)
+            scale = max(1.0, abs(loss_value))
+            relative = f" ({change / scale:.3g} relative)" if scale > 1.0 else ""
+            # Loss barely moving with a gradient still large is a stall, not a minimum: say so.
+            stalled = grad_norm > math.sqrt(tol) * scale
+            hint = (
+                f"; but ‖∇‖ = {grad_norm:.3g}: the learning rate may be too small"
+                if stalled
+                else ""
+            )
             self._stop(
                 Status.CONVERGED,
-                f"converged at step {number}: the loss changed by "
-                f"{abs(loss_value - previous.loss):.3g}, within the tolerance {tol:g}",
+                f"converged at step {number}: the loss changed by {change:.3g}{relative}, "
+                f"within the tolerance {tol:g}{hint}",
             )
         elif self.max_steps is not None and number >= self.max_steps:
             self._stop(

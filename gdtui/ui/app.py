@@ -546,7 +546,10 @@ class GdtuiApp(App[int]):
 
     def action_place(self) -> None:
         """Move the start point with the arrow keys (or click the landscape)."""
-        if self.info is None or len(self.info.param_names) not in (1, 2):
+        if self.info is None:
+            self.notify_line("still loading torch…", "warning")
+            return
+        if len(self.info.param_names) not in (1, 2):
             self.notify_line("the start can be placed on 1- and 2-parameter problems", "warning")
             return
         self.screen.set_focus(None)

@@ -284,7 +284,8 @@ class DescentLoop:
         note = ""
         if run.history.stride > 1:
             note = f" (every {run.history.stride}th step after the first {run.history.head})"
-        self.post(Notice(f"exported {len(rows)} records to {path}{note}"))
+        records = "record" if len(rows) == 1 else "records"
+        self.post(Notice(f"exported {len(rows)} {records} to {path}{note}"))
 
     # -- stepping ----------------------------------------------------------------------------------
 

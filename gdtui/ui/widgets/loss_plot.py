@@ -95,6 +95,7 @@ class _Prepared:
     band_hi: np.ndarray | None
     finite_points: int  # finite loss values before the log view dropped any
     steps_given: int  # points given at all
+    last_step: float = 0.0  # the last step given, drawn or not (the x-axis spans the run)
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -165,7 +166,11 @@ def _prepare(
                 band_x = steps[bkeep]
                 band_lo = np.minimum(lo_b[bkeep], hi_b[bkeep])
                 band_hi = np.maximum(lo_b[bkeep], hi_b[bkeep])
-        out.append(_Prepared(s.label, s.color, x, y, band_x, band_lo, band_hi, finite_points, n))
+        finite_steps = steps[np.isfinite(steps)]
+        last = float(finite_steps.max()) if len(finite_steps) else 0.0
+        out.append(
+            _Prepared(s.label, s.color, x, y, band_x, band_lo, band_hi, finite_points, n, last)
+        )
     return out
 
 
@@ -251,6 +256,7 @@ def _xmax(prepared: Sequence[_Prepared]) -> float:
     for p in prepared:
         if len(p.x):
             top = max(top, float(p.x.max()))
+        top = max(top, p.last_step)
     xmax = _MIN_XMAX
     while xmax < top:
         xmax *= 2
