@@ -15,12 +15,14 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from gdtui.report import FORMATS
+from gdtui.values import format_value, parse_value
+
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 COMMANDS = ("launch", "run", "list", "screenshot")
-FORMATS = ("table", "csv", "json", "jsonl", "summary")  # as gdtui.report.FORMATS (kept light)
 
 
 class UsageError(Exception):
@@ -183,20 +185,6 @@ def _number(text: str, what: str) -> float:
         raise UsageError(f"{what} must be a number, got {text!r}") from None
 
 
-def _hyper_value(text: str) -> Any:
-    """``0.5`` → 0.5, ``true`` → True, ``0.8,0.99`` → (0.8, 0.99)."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if "," in text:
-        return tuple(_hyper_value(part) for part in text.split(",") if part.strip())
-    try:
-        number = float(text)
-    except ValueError:
-        return text.strip()
-    return int(number) if number.is_integer() and "." not in text and "e" not in low else number
-
-
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """The scenario overrides given on the command line (validated by the scenario later)."""
     init = {
@@ -207,7 +195,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
-        hyper[key.strip()] = _hyper_value(value)
+        hyper[key.strip()] = parse_value(value)
     out: dict[str, Any] = {
         "loss": args.loss,
         "expression": args.expression,
@@ -293,7 +281,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _hyper_text(hyper: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in hyper.items())
+    return ", ".join(f"{k} {format_value(v)}" for k, v in hyper.items())
 
 
 def cmd_list(args: argparse.Namespace) -> int:

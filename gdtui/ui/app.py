@@ -336,7 +336,8 @@ class GdtuiApp(App[int]):
         if self.info is None or message.snapshot.generation != self.info.generation:
             return
         self.snapshot = message.snapshot
-        self.query_one(Controls).show_lr(message.snapshot.lr) if not self._lr_focused() else None
+        if not self._lr_focused():  # don't overwrite what the user is typing
+            self.query_one(Controls).show_lr(message.snapshot.lr)
         self._dirty = True
 
     def on_notice(self, message: Notice) -> None:

@@ -10,6 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Input, Label, Select, Static
 
 from gdtui.ui.messages import Catalog, RunInfo
+from gdtui.values import format_value, parse_value
 
 EXPRESSION = "expression"
 SPEEDS: list[tuple[str, float | None]] = [
@@ -18,35 +19,6 @@ SPEEDS: list[tuple[str, float | None]] = [
     ("100 steps/s", 100.0),
     ("as fast as it goes", None),
 ]
-
-
-def hyper_text(value: Any) -> str:
-    """A hyper-parameter as the user types it: ``0.9, 0.999`` for a pair, ``true`` for a flag."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple | list):
-        return ", ".join(hyper_text(v) for v in value)
-    if value is None:
-        return "none"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def parse_hyper_text(text: str) -> Any:
-    """The inverse of :func:`hyper_text`; the optimizer's constructor checks the value."""
-    low = text.strip().lower()
-    if low in ("true", "false"):
-        return low == "true"
-    if low == "none":
-        return None
-    if "," in text:
-        return tuple(parse_hyper_text(part) for part in text.split(",") if part.strip())
-    try:
-        number = float(low)
-    except ValueError:
-        return text.strip()
-    if number.is_integer() and "." not in low and "e" not in low:
-        return int(number)
-    return number
 
 
 class Controls(VerticalScroll):
@@ -145,7 +117,7 @@ class Controls(VerticalScroll):
         """The hyper-parameters as typed."""
         out = {}
         for field in self.query(".hyper-input").results(Input):
-            out[field.name or ""] = parse_hyper_text(field.value)
+            out[field.name or ""] = parse_value(field.value)
         return out
 
     def _build_hyper(self, hyper: dict[str, Any]) -> None:
@@ -153,7 +125,7 @@ class Controls(VerticalScroll):
         box.remove_children()
         rows = []
         for key, value in hyper.items():
-            field = Input(hyper_text(value), name=key, classes="hyper-input", compact=True)
+            field = Input(format_value(value), name=key, classes="hyper-input", compact=True)
             rows.append(Horizontal(Label(key), field, classes="hyper-row"))
         if rows:
             box.mount_all(rows)

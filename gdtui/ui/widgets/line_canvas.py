@@ -294,13 +294,6 @@ class LineCanvas(Widget):
         self._ansi_cache = new_cache
         return self.set_lines(strips)
 
-    def clear_lines(self) -> None:
-        """Forget the stored frame (the next :meth:`set_lines` repaints everything)."""
-        self._strips = []
-        self._strips_width = -1
-        self._ansi_cache = {}
-        self.refresh()
-
     # -- rendering ----------------------------------------------------------------------------
 
     def rerender(self) -> list[int]:
