@@ -73,3 +73,17 @@ def test_learning_rate_error(snap_compare, size) -> None:
         await pilot.pause()
 
     assert snap_compare(make("seed-example", 1), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_many_parameters_as_rows(snap_compare, size) -> None:
+    """Eight parameters: the panels switch to a row per parameter and never cut a number."""
+    app = GdtuiApp(
+        overrides={
+            "expression": "a*b + c**2 + d**2 + f**2 + g**2 + h**2 + k**2",
+            "optimizer": "adam",
+        },
+        initial_steps=1,
+        deterministic=True,
+    )
+    assert snap_compare(app, terminal_size=size, run_before=settle)

@@ -48,17 +48,28 @@ def quantity_table(
         for label_text, values, style in rows:
             table.add_row(label_text, *[Text(t, style=style) for t in texts(values, cells)])
         return table
-    # A row per parameter: as many quantities as fit with 3 significant digits (in order).
+    # A row per parameter: as many quantities (in order) as fit the width, headings included,
+    # each number with at least 3 significant digits.
+    name_width = max(len(n) for n in names)
+
+    def heading(row: tuple[str | Text, Sequence[float | str | None], str]) -> int:
+        return row[0].cell_len if isinstance(row[0], Text) else len(row[0])
+
     shown = list(rows)
     while True:
-        cells = column_width(width, max(len(n) for n in names), len(shown))
+        cells = column_width(width, name_width, len(shown))
         columns = [
             [str(v) for v in values]
             if values and isinstance(values[0], str)
             else fits(list(values), cells)  # type: ignore[arg-type]
             for _, values, _ in shown
         ]
-        if len(shown) == 1 or all(col is not None for col in columns):
+        used = name_width + sum(
+            max(heading(row), *(len(t) for t in col)) + 2
+            for row, col in zip(shown, columns, strict=True)
+            if col is not None
+        )
+        if len(shown) == 1 or (all(col is not None for col in columns) and used <= width):
             break
         shown.pop()
     columns = [

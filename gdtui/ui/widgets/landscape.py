@@ -22,7 +22,7 @@ from gdtui.ui.widgets.loss_plot import PLOTEXT_LOCK, build_plotext_lines
 
 __all__ = ["NO_LANDSCAPE", "PALETTE", "Curve1D", "Landscape", "Surface2D", "render_curve_text"]
 
-NO_LANDSCAPE = "landscape shown for 1- and 2-parameter problems"
+NO_LANDSCAPE = "a landscape needs 1 or 2 parameters"
 """Shown when there is no surface to draw."""
 
 # Viridis anchors (matplotlib), darkened a little so the white / yellow / red overlay glyphs
