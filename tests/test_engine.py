@@ -982,3 +982,17 @@ def test_auto_device() -> None:
     run = Run(get_problem("quadratic"), device="auto")
     assert run.device.type == expected
     assert run.params[0].device.type == expected
+
+
+def test_a_stall_is_told_apart_from_a_minimum() -> None:
+    """A loss that stops moving because lr is tiny is not a minimum: the reason says so."""
+    stalled = Run(get_problem("quadratic"), "sgd", lr=1e-12, max_steps=100)
+    stalled.run()
+    assert stalled.status is Status.CONVERGED
+    assert "learning rate may be too small" in (stalled.reason or "")
+    for optimizer, lr in (("sgd", 0.1), ("momentum", 0.02)):
+        problem = get_problem("quadratic" if optimizer == "sgd" else "ill-conditioned")
+        run = Run(problem, optimizer, lr=lr, max_steps=2000)
+        run.run()
+        assert run.status is Status.CONVERGED
+        assert "too small" not in (run.reason or "")

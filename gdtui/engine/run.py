@@ -272,8 +272,10 @@ class Run:
             change = abs(loss_value - previous.loss)
             scale = max(1.0, abs(loss_value))
             relative = f" ({change / scale:.3g} relative)" if scale > 1.0 else ""
-            # Loss barely moving with a gradient still large is a stall, not a minimum: say so.
-            stalled = grad_norm > math.sqrt(tol) * scale
+            # Loss barely moving while the gradient is still large compared with the loss is a
+            # stall (a tiny learning rate), not a minimum: near a minimum ‖∇‖² shrinks with the
+            # loss (for a quadratic, ‖∇‖² ≈ 2λ·loss), so this says nothing there.
+            stalled = grad_norm * grad_norm > scale
             hint = (
                 f"; but ‖∇‖ = {grad_norm:.3g}: the learning rate may be too small"
                 if stalled
