@@ -353,7 +353,6 @@ BAD_INPUTS = {
     "dtype-float16": ["run", "seed-example", "--dtype", "float16"],
     "format-unknown": ["run", "seed-example", "--format", "xml"],
     "unknown-flag": ["run", "seed-example", "--bogus"],
-    "no-scenario": ["run"],
     "list-bogus": ["list", "bogus"],
     "launch-lr-abc": ["launch", "--lr", "abc"],
     "launch-lr-zero": ["launch", "seed-example", "--lr", "0"],
