@@ -20,8 +20,7 @@ from pathlib import Path
 import pytest
 
 from gdtui import __version__, cli
-from gdtui.engine import OPTIMIZERS, PROBLEMS
-from gdtui.engine.run import Run
+from gdtui.engine import OPTIMIZERS, PROBLEMS, Run
 from gdtui.scenario import builtin_names
 
 REPO = Path(__file__).resolve().parent.parent
@@ -116,7 +115,8 @@ def _check_jsonl(out: str) -> None:
         assert rec.keys() >= JSONL_KEYS, rec.keys()
         assert rec["step"] == i
         assert set(rec["params"]) == set(rec["grad"]) == set(rec["update"])
-    assert records[-1]["status"] in ("finished", "converged", "diverged")
+    # Every built-in takes more than 5 steps to converge or diverge: 5 steps finish the budget.
+    assert [rec["status"] for rec in records] == ["running"] * 4 + ["finished"]
 
 
 def _check_table(out: str) -> None:
@@ -428,7 +428,7 @@ def test_hyper_values_that_fail_late_are_bad_input(
 def test_help(capsys: pytest.CaptureFixture[str], argv: list[str], expected: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*argv, "--help"])
-    assert exit_info.value.code in (0, None)
+    assert exit_info.value.code == 0
     out, err = capsys.readouterr()
     assert err == ""
     assert out.startswith("usage: gdtui")
@@ -439,7 +439,7 @@ def test_help(capsys: pytest.CaptureFixture[str], argv: list[str], expected: lis
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--version"])
-    assert exit_info.value.code in (0, None)
+    assert exit_info.value.code == 0
     out, _ = capsys.readouterr()
     assert out.strip() == f"gdtui {__version__}"
 
