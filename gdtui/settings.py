@@ -23,15 +23,23 @@ class SettingError(ValueError):
     """A setting that can't be used; ``str()`` is one line naming the setting and the value."""
 
 
-def shown(value: Any) -> str:
-    """A value as a message shows it: a number as typed (``-1``, ``1e400``), other text quoted."""
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            float(text)
-        except ValueError:
-            return repr(text)
-        return text
+def shown(value: Any, *, text: bool = True) -> str:
+    """A value as a message shows it: a number as Python and TOML read it (``-1``, ``-0.001``
+    for ``-1e-3``, ``inf`` for ``1e400``), other text quoted (``'abc'``).
+
+    Text that is a number shows as that number, so that ``--lr -1e-3`` on the command line and
+    ``lr = -1e-3`` in a scenario file give the same message. With ``text=False`` (a source with
+    real types) text is always quoted: ``lr = "0.1"`` shows as ``'0.1'``.
+    """
+    if isinstance(value, str) and text:
+        for read in (int, float):
+            try:
+                return shown(read(value.strip()))
+            except ValueError:
+                continue
+        return repr(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 1e308:
+        return "inf" if value > 0 else "-inf"
     return repr(value)
 
 
@@ -41,7 +49,9 @@ def _number(value: Any, *, text: bool) -> float | None:
         return None
     try:
         return float(value.strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError, OverflowError):
+    except OverflowError:  # an int too large for a float
+        return math.inf if value > 0 else -math.inf
+    except (TypeError, ValueError):
         return None
 
 
@@ -66,12 +76,13 @@ def parse_lr(value: Any, *, text: bool = True) -> float:
     inf``; ``learning rate must be above 0, got -1``.
     """
     lr = _number(value, text=text)
+    got = shown(value, text=text)
     if lr is None:
-        raise SettingError(f"learning rate must be a number, got {shown(value)}")
+        raise SettingError(f"learning rate must be a number, got {got}")
     if not math.isfinite(lr):
-        raise SettingError(f"learning rate must be finite, got {shown(value)}")
+        raise SettingError(f"learning rate must be finite, got {got}")
     if lr <= 0:
-        raise SettingError(f"learning rate must be above 0, got {shown(value)}")
+        raise SettingError(f"learning rate must be above 0, got {got}")
     return lr
 
 
@@ -82,7 +93,8 @@ def check_steps(value: Any, *, minimum: int = 1, text: bool = True) -> int:
     """
     steps = _whole(value, text=text)
     if steps is None or steps < minimum:
-        raise SettingError(f"steps must be a whole number ≥ {minimum}, got {shown(value)}")
+        got = shown(value, text=text)
+        raise SettingError(f"steps must be a whole number ≥ {minimum}, got {got}")
     return steps
 
 
@@ -93,7 +105,8 @@ def check_seed(value: Any, *, text: bool = True) -> int:
     """
     seed = _whole(value, text=text)
     if seed is None or not 0 <= seed <= MAX_SEED:
-        raise SettingError(f"seed must be a whole number from 0 to 2**63 - 1, got {shown(value)}")
+        got = shown(value, text=text)
+        raise SettingError(f"seed must be a whole number from 0 to 2**63 - 1, got {got}")
     return seed
 
 
@@ -104,7 +117,8 @@ def check_tolerance(value: Any, *, text: bool = True) -> float:
     """
     tolerance = _number(value, text=text)
     if tolerance is None or not 0 <= tolerance < math.inf:
-        raise SettingError(f"tolerance must be a finite number ≥ 0, got {shown(value)}")
+        got = shown(value, text=text)
+        raise SettingError(f"tolerance must be a finite number ≥ 0, got {got}")
     return tolerance
 
 
