@@ -611,14 +611,25 @@ def test_subprocess_closed_pipe_is_not_an_error() -> None:
 # -- papercuts: values that start with "-", problem options, run without a scenario ---------------
 
 
+# argparse takes "-x**2" (no space) for an option unless the CLI says it is --expression's value.
 @pytest.mark.parametrize(
-    "argv", [["--expression", "-x**2 + 3*y**2"], ["--expression=-x**2 + 3*y**2"]]
+    "argv",
+    [
+        ["--expression", "-x**2+3*y**2"],
+        ["--expression=-x**2+3*y**2"],
+        ["--expression", "-x**2 + 3*y**2"],
+    ],
 )
 def test_expression_starting_with_minus(capsys: pytest.CaptureFixture[str], argv: list[str]):
     (rec,) = run_json(capsys, *argv, "--init", "x=0.5,y=-1", "--steps", "1")
     # -x**2 + 3*y**2 at (0.5, -1) = -0.25 + 3; its gradient is (-2x, 6y) = (-1, -6).
     assert rec["loss"] == -0.25 + 3.0
     assert rec["grad"] == {"x": -1.0, "y": -6.0}
+
+
+def test_launch_expression_starting_with_minus(capsys: pytest.CaptureFixture[str]) -> None:
+    args = cli.build_parser().parse_args(cli._split_argv(["--expression", "-x**2", "--lr", "-1"]))
+    assert (args.command, args.expression, args.lr) == ("launch", "-x**2", "-1")
 
 
 def test_negative_lr_gets_the_settings_message(capsys: pytest.CaptureFixture[str]) -> None:
