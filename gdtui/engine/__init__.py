@@ -31,9 +31,12 @@ from gdtui.engine.run import (
     resolve_device,
     resolve_dtype,
 )
+from gdtui.settings import SettingError
 
 # Errors that mean "the user asked for something wrong": one line each, never a traceback.
-USER_ERRORS = (ExpressionError, OptimizerError, ProblemError, RunError)
+# The engine raises its own types with the settings module's messages; SettingError is here for
+# callers of gdtui.settings.
+USER_ERRORS = (ExpressionError, OptimizerError, ProblemError, RunError, SettingError)
 
 __all__ = [
     "DTYPES",
@@ -49,6 +52,7 @@ __all__ = [
     "ProblemError",
     "Run",
     "RunError",
+    "SettingError",
     "Status",
     "StepRecord",
     "check_hyperparameters",
