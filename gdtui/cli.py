@@ -89,7 +89,7 @@ def _add_overrides(parser: argparse.ArgumentParser, *, steps: bool = True) -> No
         group.add_argument("--steps", metavar="N", help="step budget")
     group.add_argument("--seed", metavar="N", help="random seed")
     group.add_argument("--dtype", metavar="|".join(settings.DTYPES), help="default float64")
-    group.add_argument("--device", metavar="auto|cpu|cuda", help="default auto")
+    group.add_argument("--device", metavar="auto|cpu|cuda|cuda:N", help="default auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
