@@ -11,15 +11,35 @@ Build a run from Python::
 
 from gdtui.engine.expression import ExpressionError, compile_expression
 from gdtui.engine.history import History, HistoryView
-from gdtui.engine.optimizers import OPTIMIZERS, OptimizerError, get_spec, make_optimizer, parse_lr
+from gdtui.engine.optimizers import (
+    OPTIMIZERS,
+    OptimizerError,
+    OptimizerSpec,
+    check_hyperparameters,
+    get_spec,
+    make_optimizer,
+    parse_lr,
+)
 from gdtui.engine.problems import PROBLEMS, Problem, ProblemError, expression_problem, get_problem
 from gdtui.engine.records import Status, StepRecord
-from gdtui.engine.run import Run, RunError, format_graph, resolve_device
+from gdtui.engine.run import (
+    DTYPES,
+    Run,
+    RunError,
+    describe_device,
+    format_graph,
+    resolve_device,
+    resolve_dtype,
+)
+from gdtui.settings import SettingError
 
 # Errors that mean "the user asked for something wrong": one line each, never a traceback.
-USER_ERRORS = (ExpressionError, OptimizerError, ProblemError, RunError)
+# The engine raises its own types with the settings module's messages; SettingError is here for
+# callers of gdtui.settings.
+USER_ERRORS = (ExpressionError, OptimizerError, ProblemError, RunError, SettingError)
 
 __all__ = [
+    "DTYPES",
     "OPTIMIZERS",
     "PROBLEMS",
     "USER_ERRORS",
@@ -27,13 +47,17 @@ __all__ = [
     "History",
     "HistoryView",
     "OptimizerError",
+    "OptimizerSpec",
     "Problem",
     "ProblemError",
     "Run",
     "RunError",
+    "SettingError",
     "Status",
     "StepRecord",
+    "check_hyperparameters",
     "compile_expression",
+    "describe_device",
     "expression_problem",
     "format_graph",
     "get_problem",
@@ -41,4 +65,5 @@ __all__ = [
     "make_optimizer",
     "parse_lr",
     "resolve_device",
+    "resolve_dtype",
 ]
