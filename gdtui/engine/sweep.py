@@ -320,7 +320,7 @@ class _Batch:
         """
         optimizer = self.optimizer
         optimizer.zero_grad(set_to_none=False)
-        keep = self.mode != "gradient" or self.any_frozen or track_tail
+        keep = self.mode == "update" or self.any_frozen or track_tail
         before = self._values() if keep else None
         loss = self._loss(self._tensors())
         loss.sum().backward()
