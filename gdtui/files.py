@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from gdtui.safetext import visible
 
@@ -34,6 +34,7 @@ __all__ = [
     "OutputError",
     "expand_path",
     "guard_output",
+    "open_input_file",
     "read_text_file",
 ]
 
@@ -174,6 +175,40 @@ def _decode(shown: str, data: bytes, what: str) -> str:
         ) from None
 
 
+def _open_checked(path: str | os.PathLike[str], what: str, max_bytes: int | None) -> int:
+    """A read-only descriptor of a regular file, checked before and after opening."""
+    shown = _shown(path)
+    if os.fspath(path) == "":
+        raise FileInputError(f"no {what} file named (the name is empty)")
+    full = expand_path(path)
+    try:
+        info = os.stat(full)
+    except OSError as err:
+        raise _os_error(shown, err, full) from None
+    except ValueError as err:  # e.g. a name too odd for the OS
+        raise FileInputError(f"{shown}: {err}") from None
+    problem = _kind_error(shown, info.st_mode, what)
+    if problem is not None:
+        raise problem
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise _too_large(shown, what, max_bytes, info.st_size)
+    # O_NONBLOCK: a FIFO swapped in after the check must not block the open.
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(full, flags)
+    except OSError as err:
+        raise _os_error(shown, err, full) from None
+    try:
+        problem = _kind_error(shown, os.fstat(fd).st_mode, what)
+        if problem is not None:
+            raise problem
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 def read_text_file(
     path: str | os.PathLike[str], *, what: str = "scenario", max_bytes: int = MAX_SCENARIO_BYTES
 ) -> str:
@@ -188,37 +223,25 @@ def read_text_file(
     opened, and it is opened non-blocking and checked again (it may have been swapped).
     """
     shown = _shown(path)
-    if os.fspath(path) == "":
-        raise FileInputError(f"no {what} file named (the name is empty)")
-    full = expand_path(path)
+    fd = _open_checked(path, what, max_bytes)
     try:
-        info = os.stat(full)
-    except OSError as err:
-        raise _os_error(shown, err, full) from None
-    except ValueError as err:  # e.g. a name too odd for the OS
-        raise FileInputError(f"{shown}: {err}") from None
-    problem = _kind_error(shown, info.st_mode, what)
-    if problem is not None:
-        raise problem
-    if info.st_size > max_bytes:
-        raise _too_large(shown, what, max_bytes, info.st_size)
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0)
-    try:
-        fd = os.open(full, flags)
-    except OSError as err:
-        raise _os_error(shown, err, full) from None
-    try:
-        problem = _kind_error(shown, os.fstat(fd).st_mode, what)
-        if problem is not None:
-            raise problem
         data = _read_capped(fd, max_bytes)
     except OSError as err:
-        raise _os_error(shown, err, full) from None
+        raise _os_error(shown, err, Path(os.fspath(path))) from None
     finally:
         os.close(fd)
     if len(data) > max_bytes:
         raise _too_large(shown, what, max_bytes, None)
     return _decode(shown, data, what)
+
+
+def open_input_file(path: str | os.PathLike[str], *, what: str = "record") -> BinaryIO:
+    """A regular file opened for reading in binary, with the checks of :func:`read_text_file`.
+
+    For inputs read as a stream (a long record file): no size cap and no decoding here; the
+    caller reads lines and reports bad ones. Never blocks on a FIFO, never opens a device.
+    """
+    return os.fdopen(_open_checked(path, what, None), "rb")
 
 
 def _silence(stream: TextIO) -> None:

@@ -317,3 +317,24 @@ def test_closed_pipe_in_a_real_process(tmp_path, buffered):
     assert done.stdout == "line 0 " + "x" * 60 + "\n"
     assert done.stderr == ""
     assert done.returncode == 0
+
+
+# -- open_input_file: the same checks, for inputs read as a stream ---------------------------
+
+
+def test_open_input_file_reads_a_regular_file(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(b'{"step": 1}\n{"step": 2}\n')
+    with files.open_input_file(path) as handle:
+        assert handle.readlines() == [b'{"step": 1}\n', b'{"step": 2}\n']
+
+
+def test_open_input_file_refuses_like_read_text_file(tmp_path):
+    fifo = tmp_path / "run.jsonl"
+    os.mkfifo(fifo)
+    box = _in_thread(lambda: files.open_input_file(fifo))
+    assert str(box["error"]) == f"{fifo}: is a named pipe (FIFO), not a record file"
+    with pytest.raises(FileInputError, match="is a device, not a record file"):
+        files.open_input_file("/dev/zero")
+    with pytest.raises(FileInputError, match="no such file"):
+        files.open_input_file(tmp_path / "missing.jsonl")
