@@ -1,26 +1,34 @@
-"""The command line: ``gdtui launch | run | list | screenshot``.
+"""The command line: ``gdtui launch | run | list | screenshot | serve``.
 
 Thin on purpose: it builds a Scenario and hands it to the engine (headless) or the app. torch is
 imported only by the commands that need it, so ``gdtui launch`` paints before torch has loaded.
 
 Exit codes: 0 success, 1 internal error (a bug: one line on stderr naming the log file that holds
-the traceback), 2 bad input (one line on stderr, never a traceback), 130 interrupted.
+the traceback, or output that could not be written: a full disk), 2 bad input (one line on
+stderr, never a traceback), 130 interrupted (SIGINT), 128+N stopped by signal N (SIGTERM 143,
+SIGHUP 129). A closed pipe on output (``| head``) ends quietly with 0. Every string a user or a
+file gave that a message repeats goes through :func:`gdtui.safetext.visible`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import sys
 import tempfile
 import time
 import traceback
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from gdtui import settings
+from gdtui.files import OutputError, guard_output
 from gdtui.report import FORMATS
+from gdtui.safetext import visible
 from gdtui.values import format_value, parse_value
 
 EXIT_OK = 0
@@ -28,7 +36,13 @@ EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-COMMANDS = ("launch", "run", "list", "screenshot")
+COMMANDS = ("launch", "run", "list", "screenshot", "serve")
+MESSAGE_LIMIT = 1000
+"""Longest error line printed; any value a message repeats is cut well before this."""
+VALUE_LIMIT = 60
+"""Most characters of a user's value repeated in a message."""
+RECORD_FLUSH_S = 0.5
+"""``--record``: the file is flushed at least this often (and at the end, and on a signal)."""
 
 # Options whose value may start with "-" (a formula such as -x**2, a negative number): the token
 # after them is always their value, unless it is another long option.
@@ -37,6 +51,19 @@ VALUE_OPTIONS = ("--expression", "--lr", "--steps", "--seed")
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
+
+
+class Stopped(Exception):
+    """``gdtui run`` stopped by a signal after writing what it had; exit code 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _shown(text: object) -> str:
+    """A value the user typed, as a message repeats it: controls visible, cut short."""
+    return visible(text, VALUE_LIMIT)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("scenario", nargs="?", help="a built-in name or a .toml file")
     _add_overrides(run)
     run.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    run.add_argument(
+        "--record",
+        metavar="FILE.jsonl",
+        help="also append every step to FILE as it happens (JSON lines: a header, the records, "
+        "an end line); flushed every 0.5 s, complete after Ctrl+C, SIGTERM or SIGHUP",
+    )
     _add_log(run)
 
     lst = sub.add_parser(
@@ -166,6 +199,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--press", action="append", default=[], metavar="KEY", help="keys to press after stepping"
     )
     _add_log(shot)
+
+    srv = sub.add_parser(
+        "serve",
+        help="serve the app to a web browser (textual-serve), on this machine only by default",
+        description=(
+            "Serve gdtui in a web browser through textual-serve. Each browser tab starts its own "
+            "gdtui launch on this machine, so the server listens on 127.0.0.1 (loopback) unless "
+            "--public is given."
+        ),
+    )
+    srv.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", default=None, metavar="N", help="TCP port (default 8000)")
+    srv.add_argument(
+        "--public",
+        action="store_true",
+        help="allow a non-loopback --host: anyone who can connect runs gdtui as you",
+    )
     return parser
 
 
@@ -205,16 +255,22 @@ def _checked(check: Any, value: str | None, **kwargs: Any) -> Any:
 
 
 def _pairs(name: str, text: str | None) -> dict[str, str]:
+    """``a=1,b=2`` as a dict; a name given twice is refused (which one was meant?)."""
     out: dict[str, str] = {}
-    if not text:
+    if text is None:
         return out
+    if not text.strip():
+        raise UsageError(f"--{name} is empty; give NAME=VALUE pairs")
     for part in text.split(","):
         if not part.strip():
             continue
         key, sep, value = part.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--{name} expects NAME=VALUE pairs, got {part.strip()!r}")
-        out[key.strip()] = value.strip()
+            raise UsageError(f"--{name} expects NAME=VALUE pairs, got '{_shown(part.strip())}'")
+        key = key.strip()
+        if key in out:
+            raise UsageError(f"--{name} names '{_shown(key)}' twice; give each name once")
+        out[key] = value.strip()
     return out
 
 
@@ -222,28 +278,41 @@ def _number(text: str, what: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise UsageError(f"{what} must be a number, got {text!r}") from None
+        raise UsageError(f"{what} must be a number, got '{_shown(text)}'") from None
+
+
+def _named(option: str, value: str | None, listing: str) -> str | None:
+    """A name typed after ``option``; an empty one is refused, not taken for the default."""
+    if value is not None and not value.strip():
+        raise UsageError(f"{option} is empty; see: gdtui list {listing}")
+    return value
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """The scenario overrides given on the command line (validated by the scenario later)."""
     init = {
-        k: _number(v, f"--init {k}") for k, v in _pairs("init", getattr(args, "init", None)).items()
+        k: _number(v, f"--init {_shown(k)}")
+        for k, v in _pairs("init", getattr(args, "init", None)).items()
     }
     hyper: dict[str, Any] = {}
     for item in getattr(args, "hyper", []) or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
+            raise UsageError(f"--set expects KEY=VALUE, got '{_shown(item)}'")
         hyper[key.strip()] = parse_value(value)
     options: dict[str, Any] = {}
     for item in getattr(args, "options", []) or []:
         # Values are checked by the engine, as a scenario file's are: a number, finite.
         options.update({k: parse_value(v) for k, v in _pairs("option", item).items()})
+    loss = _named("--loss", args.loss, "problems")
+    if args.expression is not None and not args.expression.strip():
+        raise UsageError("--expression is empty; give a formula such as '(w - 2)**2'")
+    if loss is not None and args.expression is not None:
+        raise UsageError("give either --loss or --expression, not both")
     out: dict[str, Any] = {
-        "loss": args.loss,
+        "loss": loss,
         "expression": args.expression,
-        "optimizer": args.optimizer,
+        "optimizer": _named("--optimizer", args.optimizer, "optimizers"),
         "lr": _checked(settings.parse_lr, args.lr),
         "seed": _checked(settings.check_seed, args.seed),
         "dtype": _checked(settings.check_dtype, args.dtype),
@@ -274,30 +343,43 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``gdtui run``: step headless, stream records, print the final state."""
     from gdtui.engine import describe_device
 
-    scenario = resolve_scenario(args.scenario, overrides_from(args))
+    overrides = overrides_from(args)
+    record_path = _record_path(args)
+    scenario = resolve_scenario(args.scenario, overrides)
     run = scenario.build_run()
     names = run.param_names
     fmt = args.format
     out = sys.stdout
-    start = time.perf_counter()
-    if fmt == "summary":
-        run.run()
-    else:
-        from gdtui.report import RecordWriter
+    from gdtui.report import RecordWriter
 
-        writer = RecordWriter(out, fmt, names)
-        # One record is held back: when the run stops on the next step (a loss that became
-        # inf), the record already taken is the last finite one and gets the final status.
-        held = None
-        try:
+    writer = RecordWriter(out, fmt, names)
+    streaming = fmt != "summary"
+    recorder = None if record_path is None else RunRecorder(record_path, scenario, run)
+    start = time.perf_counter()
+    # One record is held back: when the run stops on the next step (a loss that became inf),
+    # the record already taken is the last finite one and gets the final status. SIGTERM and
+    # SIGHUP (a dropped SSH session) and SIGINT stop the loop between steps, so the JSON array
+    # is closed and every completed step is written.
+    held = None
+    stop = _SignalFlag()
+    try:
+        with stop:
             for record in run.steps():
-                if held is not None:
+                if recorder is not None:
+                    recorder.write(record)
+                if held is not None and streaming:
                     writer.write(held.to_dict(names))
                 held = record
-            if held is not None:
+                if stop.signum is not None:
+                    break
+            if held is not None and streaming:
                 writer.write(held.to_dict(names))
-        finally:
-            writer.close()
+    finally:
+        writer.close()
+        if recorder is not None:
+            recorder.close(stop.signum)
+    if stop.signum is not None:
+        raise KeyboardInterrupt if stop.signum == signal.SIGINT else Stopped(stop.signum)
     elapsed = time.perf_counter() - start
     if run.step_count == 0 and run.reason and fmt not in ("table", "summary"):
         # No record to carry the reason (the loss was not finite at the start point).
@@ -324,6 +406,135 @@ def cmd_run(args: argparse.Namespace) -> int:
         lines.append(f"time       {elapsed:.3f} s ({rate:,.0f} steps/s)")
         print("\n".join(lines), file=out)
     return EXIT_OK
+
+
+class _SignalFlag:
+    """While active, SIGINT, SIGTERM and SIGHUP set ``signum`` instead of stopping the process,
+    so the loop that checks it ends between two steps. Only in the main thread."""
+
+    SIGNALS = tuple(
+        getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+    )
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is None:
+            self.signum = signum
+        elif signum == signal.SIGINT:  # a second Ctrl+C: stop at once
+            raise KeyboardInterrupt
+
+    def __enter__(self) -> _SignalFlag:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _record_path(args: argparse.Namespace) -> Path | None:
+    """``--record FILE``, checked before the run starts (None: not given)."""
+    text = getattr(args, "record", None)
+    if text is None:
+        return None
+    if not text.strip():
+        raise UsageError("--record is empty; give a file name such as run.jsonl")
+    from gdtui.files import FileInputError, expand_path
+
+    try:
+        path = expand_path(text)
+    except FileInputError as err:
+        raise UsageError(f"--record {err}") from None
+    if path.is_dir():
+        raise UsageError(f"--record {_shown(text)}: is a folder, not a file")
+    if not path.parent.is_dir():
+        raise UsageError(f"--record {_shown(text)}: no such folder: {_shown(path.parent)}")
+    return path
+
+
+class RunRecorder:
+    """``gdtui run --record FILE``: JSON lines appended as the run steps.
+
+    A header line ``{"format": "gdtui-run", "version": 1, "scenario", "source", "problem",
+    "params", "optimizer", "lr", "hyper", "started"}``, then each step's record as ``--format
+    jsonl`` writes it, flushed at least every :data:`RECORD_FLUSH_S` seconds, then an end line
+    ``{"end": true, "steps", "status", "reason", "signal"}``. Data only, never pickle.
+    """
+
+    def __init__(self, path: Path, scenario: Any, run: Any) -> None:
+        try:
+            self.file = path.open("a", encoding="utf-8")
+        except OSError as err:
+            raise UsageError(
+                f"--record {_shown(path)}: cannot write: {err.strerror or err}"
+            ) from None
+        self.path = path
+        self.run = run
+        self.names = run.param_names
+        self.count = 0
+        header = {
+            "format": "gdtui-run",
+            "version": 1,
+            "scenario": scenario.name,
+            "source": scenario.source,
+            "problem": run.problem.expression,
+            "params": list(self.names),
+            "optimizer": run.optimizer_name,
+            "lr": run.lr,
+            "hyper": {k: format_value(v) for k, v in scenario.hyper.items()},
+            "started": time.time(),
+        }
+        self._write(json.dumps(header, allow_nan=False) + "\n")
+        self.file.flush()
+        self._flushed = time.monotonic()
+
+    def _write(self, line: str) -> None:
+        try:
+            self.file.write(line)
+        except OSError as err:
+            raise OutputError(
+                f"cannot write {_shown(self.path)}: {err.strerror or err}", EXIT_INTERNAL_ERROR
+            ) from None
+
+    def write(self, record: Any) -> None:
+        """Append one step's record; flush when the last flush is :data:`RECORD_FLUSH_S` old."""
+        self._write(json.dumps(record.to_dict(self.names), allow_nan=False) + "\n")
+        self.count += 1
+        now = time.monotonic()
+        if now - self._flushed >= RECORD_FLUSH_S:
+            self.flush()
+            self._flushed = now
+
+    def flush(self) -> None:
+        """Push the lines written so far to the file."""
+        try:
+            self.file.flush()
+        except OSError as err:
+            raise OutputError(
+                f"cannot write {_shown(self.path)}: {err.strerror or err}", EXIT_INTERNAL_ERROR
+            ) from None
+
+    def close(self, signum: int | None = None) -> None:
+        """Write the end line (the run's status, or the signal that stopped it) and close."""
+        end = {
+            "end": True,
+            "steps": self.count,
+            "status": str(self.run.status),
+            "reason": self.run.reason,
+            "signal": None if signum is None else signal.Signals(signum).name,
+        }
+        try:
+            self._write(json.dumps(end, allow_nan=False) + "\n")
+            self.flush()
+        finally:
+            self.file.close()
 
 
 def _hyper_text(hyper: dict[str, Any]) -> str:
@@ -422,6 +633,8 @@ def _report_internal_error(err: BaseException, log: Path | None) -> int:
 def cmd_screenshot(args: argparse.Namespace) -> int:
     """``gdtui screenshot``: a deterministic SVG of the app after N steps."""
     steps = settings.check_steps(args.steps, minimum=0)
+    for key in args.press:
+        check_key(key)
     try:
         cols, rows = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
@@ -442,7 +655,72 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-HANDLERS = {"launch": cmd_launch, "run": cmd_run, "list": cmd_list, "screenshot": cmd_screenshot}
+_MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+
+
+def check_key(key: str) -> str:
+    """A key name as Textual's ``press`` takes it (``n``, ``space``, ``ctrl+p``, ``plus``,
+    ``question_mark``), else :class:`UsageError`: an unknown name would be ignored silently."""
+    from textual.keys import KEY_ALIASES, KEY_NAME_REPLACEMENTS, Keys
+
+    text = key.strip()
+    if len(text) == 1 and text.isprintable():
+        return text
+    *mods, base = text.split("+")
+    names = {k.value.split("+")[-1] for k in Keys} | set(KEY_ALIASES)
+    names |= set(KEY_NAME_REPLACEMENTS.values())
+    ok = bool(base) and all(m in _MODIFIERS for m in mods)
+    if ok and not (base in names or (len(base) == 1 and base.isprintable())):
+        try:
+            unicodedata.lookup(base.replace("_", " ").upper())  # question_mark, full_stop, …
+        except KeyError:
+            ok = False
+    if not ok:
+        raise UsageError(
+            f"--press '{_shown(key)}' is not a key; use a character or a key name such as "
+            "space, enter, escape, tab, up, plus, ctrl+p"
+        )
+    return text
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """``gdtui serve``: the app in a browser through textual-serve (:mod:`gdtui.serve`)."""
+    from gdtui.serve import DEFAULT_HOST, DEFAULT_PORT, ServeError, serve
+
+    port = DEFAULT_PORT
+    if args.port is not None:
+        try:
+            port = int(args.port.strip())
+        except ValueError:
+            raise UsageError(
+                f"--port must be a whole number from 1 to 65535, got '{_shown(args.port)}'"
+            ) from None
+    host = DEFAULT_HOST if args.host is None else args.host
+    try:
+        return serve(host, port, args.public)
+    except ServeError as err:
+        raise UsageError(str(err)) from None
+
+
+HANDLERS = {
+    "launch": cmd_launch,
+    "run": cmd_run,
+    "list": cmd_list,
+    "screenshot": cmd_screenshot,
+    "serve": cmd_serve,
+}
+
+
+def _error(message: object) -> None:
+    """One ``gdtui: error:`` line on stderr, controls visible and cut; quiet if stderr is gone."""
+    _say(f"error: {visible(message, MESSAGE_LIMIT)}")
+
+
+def _say(text: str) -> None:
+    try:
+        print(f"gdtui: {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # stderr closed (a dropped SSH session): nothing to tell
+        return
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -451,29 +729,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     log: Path | None = None
     try:
         try:
-            args = build_parser().parse_args(_split_argv(argv))
-            log = _log_path(args)
-            return HANDLERS[args.command](args)
+            with guard_output():
+                args = build_parser().parse_args(_split_argv(argv))
+                log = _log_path(args)
+                return HANDLERS[args.command](args)
         except (UsageError, settings.SettingError) as err:
-            print(f"gdtui: error: {err}", file=sys.stderr)
+            _error(err)
             return EXIT_BAD_INPUT
         except ValueError as err:
             # Every user error of the engine and scenarios is a ValueError with a one-line text.
             from gdtui.engine import USER_ERRORS
+            from gdtui.files import FileInputError
             from gdtui.scenario import ScenarioError
 
-            if isinstance(err, (*USER_ERRORS, ScenarioError)):
-                print(f"gdtui: error: {err}", file=sys.stderr)
+            if isinstance(err, (*USER_ERRORS, ScenarioError, FileInputError)):
+                _error(err)
                 return EXIT_BAD_INPUT
             raise
+    except OutputError as err:  # a full disk (one line, exit 1) or a closed pipe (quiet, 0)
+        if err.message:
+            _error(err.message)
+        return err.exit_code
     except KeyboardInterrupt:
-        print("gdtui: interrupted", file=sys.stderr)
+        _say("interrupted")
         return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # Output piped into `head` and closed early: not an error of ours.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+    except Stopped as err:
+        _say(f"stopped by {err}")
+        return 128 + err.signum
     except Exception as err:  # a bug of ours: exit 1, the traceback in a log, not on the screen
         return _report_internal_error(err, log)
 

@@ -8,6 +8,7 @@ Built-ins live in the top-level ``scenarios/`` folder (``gdtui/builtin_scenarios
 from __future__ import annotations
 
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -20,15 +21,22 @@ from gdtui.engine import (
     PROBLEMS,
     USER_ERRORS,
     Problem,
+    ProblemError,
     Run,
     check_hyperparameters,
     expression_problem,
     get_problem,
     get_spec,
 )
+from gdtui.engine.expression import check_name
+from gdtui.files import FileInputError, read_text_file
+from gdtui.safetext import visible
 from gdtui.suggest import closest
 
 DEFAULT_SCENARIO = "seed-example"
+NAME_LIMIT = 60
+"""Most characters of a name from a file or a user repeated in a message (the rest is cut)."""
+PATH_LIMIT = 120
 
 
 class ScenarioError(ValueError):
@@ -61,11 +69,15 @@ class Scenario:
         """The learning rate a run starts with: the scenario's, else the optimizer's default."""
         return self.lr if self.lr is not None else get_spec(self.optimizer).default_lr
 
+    def base_problem(self) -> Problem:
+        """The problem this scenario descends, from the problem's own start point."""
+        if self.expression is not None:
+            return expression_problem(self.expression)
+        return get_problem(self.loss or "quadratic", self.options)
+
     def problem(self) -> Problem:
         """The problem this scenario descends, from its start point."""
-        if self.expression is not None:
-            return expression_problem(self.expression, self.init or None)
-        return get_problem(self.loss or "quadratic", self.options, self.init or None)
+        return self.base_problem().with_init(self.init or None)
 
     def build_run(self, max_steps: int | bool | None = True, **kwargs: Any) -> Run:
         """A fresh run; ``max_steps=True`` means the scenario's own step budget."""
@@ -108,20 +120,41 @@ def _fail(where: str | None, message: str) -> ScenarioError:
     return ScenarioError(f"{where}: {message}" if where else message)
 
 
+def _shown(value: Any) -> str:
+    """A value from a file or a user as a message repeats it: control characters visible, cut."""
+    return visible(value if isinstance(value, str) else repr(value), NAME_LIMIT)
+
+
 def _check_keys(where: str, table: Mapping[str, Any], allowed: list[str], section: str) -> None:
     for key in table:
         if key not in allowed:
             raise _fail(
                 where,
-                f"unknown field '{key}' in {section}{closest(key, allowed)}; "
+                f"unknown field '{_shown(key)}' in {section}{closest(key, allowed)}; "
                 f"allowed: {', '.join(allowed)}",
             )
 
 
 def _number(where: str, field_name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(where, f"{field_name} must be a finite number, got {value!r}")
+        raise _fail(where, f"{_shown(field_name)} must be a finite number, got {_shown(value)}")
     return float(value)
+
+
+def _check_init(init: Mapping[str, float], problem: Problem) -> None:
+    """Start-point names: the formula rule (ASCII, no keyword), and known to the problem, with a
+    suggestion that ignores case (``X`` for ``x``)."""
+    names = problem.param_names
+    for key in init:
+        check_name(key)
+        if key not in names:
+            lower = {n.lower(): n for n in names}
+            hint = lower.get(key.lower())
+            suggestion = f" (did you mean '{hint}'?)" if hint else closest(key, names)
+            raise ProblemError(
+                f"init: unknown parameter '{_shown(key)}'{suggestion}; "
+                f"'{problem.name}' has: {', '.join(names)}"
+            )
 
 
 def _setting(where: str | None, section: str, check: Any, value: Any, **kwargs: Any) -> Any:
@@ -134,7 +167,7 @@ def _setting(where: str | None, section: str, check: Any, value: Any, **kwargs: 
 
 def _string(where: str, field_name: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise _fail(where, f"{field_name} must be a string, got {value!r}")
+        raise _fail(where, f"{field_name} must be a string, got {_shown(value)}")
     return value
 
 
@@ -144,7 +177,7 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
     _check_keys(where, data, ["title", "description", "problem", "optimizer", "run"], "the file")
     for section in ("problem", "optimizer", "run"):
         if section in data and not isinstance(data[section], dict):
-            raise _fail(where, f"[{section}] must be a table, got {data[section]!r}")
+            raise _fail(where, f"[{section}] must be a table, got {_shown(data[section])}")
     problem = dict(data.get("problem", {}))
     optimizer = dict(data.get("optimizer", {}))
     run = dict(data.get("run", {}))
@@ -161,25 +194,21 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
     if expression is not None:
         values["expression"] = _string(where, "[problem] expression", expression)
         values["loss"] = None
-        if problem:
-            key = next(iter(problem))
-            raise _fail(
-                where, f"unknown field '{key}' in [problem]; allowed: loss, expression, init"
-            )
+        _check_keys(where, problem, ["loss", "expression", "init"], "[problem]")
     else:
         loss = "quadratic" if loss is None else _string(where, "[problem] loss", loss)
         spec = PROBLEMS.get(loss.strip().lower())
         if spec is None:
             raise _fail(
                 where,
-                f"[problem] loss: unknown loss '{loss}'{closest(loss, PROBLEMS)}; "
+                f"[problem] loss: unknown loss '{_shown(loss)}'{closest(loss, PROBLEMS)}; "
                 f"choose one of: {', '.join(PROBLEMS)}",
             )
         values["loss"] = spec.name
         _check_keys(where, problem, ["loss", "expression", "init", *spec.options], "[problem]")
         values["options"] = problem  # checked by the engine, as command-line options are
     if not isinstance(init, dict):
-        raise _fail(where, f"[problem] init must be a table like {{ x = 1.0 }}, got {init!r}")
+        raise _fail(where, f"[problem] init must be a table like {{ x = 1.0 }}, got {_shown(init)}")
     values["init"] = {k: _number(where, f"[problem] init.{k}", v) for k, v in init.items()}
 
     opt_name = optimizer.pop("name", "sgd")
@@ -192,7 +221,7 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
         spec = get_spec(values["optimizer"])
     except USER_ERRORS as err:
         raise _fail(where, f"[optimizer] name: {err}") from None
-    allowed = ["name", "lr", *(k for k in spec.signature_defaults() if k != "lr")]
+    allowed = ["name", "lr", *spec.tunable()]
     _check_keys(where, optimizer, allowed, f"[optimizer] (for {spec.name})")
     values["hyper"] = optimizer
 
@@ -226,6 +255,13 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
     }
     if scenario.lr is not None:
         checked["lr"] = _setting(where, "", settings.parse_lr, scenario.lr)
+    if scenario.loss is not None and scenario.loss.strip().lower() not in PROBLEMS:
+        loss = scenario.loss
+        raise _fail(
+            where,
+            f"unknown loss '{_shown(loss)}'{closest(loss.strip().lower(), PROBLEMS)}; "
+            f"choose one of: {', '.join(PROBLEMS)}",
+        )
     if scenario.expression is not None and scenario.options:
         raise _fail(
             where,
@@ -234,7 +270,9 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
     try:
         spec = get_spec(scenario.optimizer)
         hyper = check_hyperparameters(spec, scenario.hyper)
-        scenario.problem()
+        base = scenario.base_problem()
+        _check_init(scenario.init, base)
+        base.with_init(scenario.init or None)
     except USER_ERRORS as err:
         section = _section_of(err) if where else ""
         raise _fail(where, f"{section}{err}") from None
@@ -265,38 +303,53 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in builtin_dir().glob("*.toml"))
 
 
-def load_file(path: Path, name: str | None = None) -> Scenario:
-    """Read and check one scenario file."""
-    where = str(path)
+def load_file(path: str | Path, name: str | None = None) -> Scenario:
+    """Read and check one scenario file (through :func:`gdtui.files.read_text_file`: no FIFO,
+    device, symlink loop, huge or non-UTF-8 file is read; a byte-order mark is accepted)."""
+    where = visible(str(path), PATH_LIMIT)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ScenarioError(f"{where}: cannot read: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{where}: not a text file (UTF-8 expected)") from None
+        text = read_text_file(path, what="scenario")
+    except FileInputError as err:
+        raise ScenarioError(str(err)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ScenarioError(f"{where}: not valid TOML: {err}") from None
-    return parse_scenario(data, name or path.stem, where)
+        raise ScenarioError(f"{where}: not valid TOML: {visible(err, 200)}") from None
+    except RecursionError:
+        raise ScenarioError(
+            f"{where}: not valid TOML: arrays or tables nested too deeply"
+        ) from None
+    try:
+        return parse_scenario(data, name or Path(path).stem, where)
+    except RecursionError:  # a deeply nested value shown in a message
+        raise ScenarioError(f"{where}: a value is nested too deeply") from None
 
 
 def load_scenario(spec: str | Path | None = None) -> Scenario:
-    """A built-in by name (default ``seed-example``) or a ``.toml`` file by path."""
-    if spec is None or str(spec).strip() == "":
+    """A built-in by name (default ``seed-example``) or a ``.toml`` file by path.
+
+    A name without ``/`` and without ``.toml`` is a built-in first: a folder or file of that name
+    in the working directory does not hide it (``./NAME`` reaches the file). An empty name is
+    refused, not taken for the default.
+    """
+    if spec is None:
         spec = DEFAULT_SCENARIO
     text = str(spec).strip()
-    path = Path(text).expanduser()
-    if path.suffix == ".toml" or path.exists() or "/" in text:
-        if not path.exists():
-            raise ScenarioError(f"{text}: no such file")
-        if path.is_dir():
-            raise ScenarioError(f"{text}: is a folder, not a scenario file")
-        return load_file(path)
-    names = builtin_names()
-    if text not in names:
+    if not text:
         raise ScenarioError(
-            f"unknown scenario '{text}'{closest(text, names)}; built-ins: {', '.join(names)}; "
+            "the scenario name is empty; give a built-in name (see: gdtui list scenarios) "
+            "or the path of a .toml file"
+        )
+    names = builtin_names()
+    is_path = isinstance(spec, Path) or text.endswith(".toml") or "/" in text or "~" in text[:1]
+    if not is_path and text not in names and os.path.lexists(text):
+        is_path = True
+    if is_path:
+        return load_file(spec if isinstance(spec, Path) else text)
+    if text not in names:
+        shown = visible(text, NAME_LIMIT)
+        raise ScenarioError(
+            f"unknown scenario '{shown}'{closest(text, names)}; built-ins: {', '.join(names)}; "
             "or give the path of a .toml file"
         )
     scenario = load_file(builtin_dir() / f"{text}.toml", text)

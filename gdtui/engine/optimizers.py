@@ -16,6 +16,7 @@ parameters.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import torch
 
 from gdtui import settings
+from gdtui.safetext import visible
 from gdtui.suggest import closest
 
 
@@ -83,6 +85,11 @@ class OptimizerSpec:
         out.update(self.preset)
         return out
 
+    def tunable(self) -> list[str]:
+        """Names a user may set (``--set``, ``[optimizer]``): the constructor's keyword
+        arguments less ``lr`` (set on its own) and the implementation flags."""
+        return [k for k in self.signature_defaults() if k not in _IMPLEMENTATION_FLAGS | {"lr"}]
+
     def hyperparameters(self) -> dict[str, Any]:
         """The hyper-parameters a user would tune (lr and the implementation flags left out)."""
         return {k: v for k, v in self.defaults().items() if k not in _IMPLEMENTATION_FLAGS | {"lr"}}
@@ -135,7 +142,7 @@ def get_spec(name: str) -> OptimizerSpec:
     spec = OPTIMIZERS.get(key)
     if spec is None:
         raise OptimizerError(
-            f"unknown optimizer '{name}'{closest(key, OPTIMIZERS)}; "
+            f"unknown optimizer '{visible(str(name), 60)}'{closest(key, OPTIMIZERS)}; "
             f"choose one of: {', '.join(OPTIMIZERS)}"
         )
     return spec
@@ -161,6 +168,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _shown(value: Any) -> str:
+    """A value a user gave, as a message repeats it: control characters visible, cut short."""
+    return visible(repr(value), 80)
+
+
 def _check_type(optimizer: str, key: str, value: Any, default: Any) -> None:
     """A value of the kind the constructor's default has: a flag, a number, or a pair of them.
 
@@ -169,18 +181,29 @@ def _check_type(optimizer: str, key: str, value: Any, default: Any) -> None:
     where = f"{optimizer}: {key}"
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise OptimizerError(f"{where} must be true or false, got {value!r}")
+            raise OptimizerError(f"{where} must be true or false, got {_shown(value)}")
     elif _is_number(default):
         if not _is_number(value):
-            raise OptimizerError(f"{where} must be a number, got {value!r}")
+            raise OptimizerError(f"{where} must be a number, got {_shown(value)}")
+        if not math.isfinite(value):
+            raise OptimizerError(f"{where} must be a finite number, got {_finite_text(value)}")
     elif isinstance(default, tuple):
         if not isinstance(value, tuple) or len(value) != len(default):
             raise OptimizerError(
-                f"{where} must be {len(default)} values like {default!r}, got {value!r}"
+                f"{where} must be {len(default)} values like {default!r}, got {_shown(value)}"
             )
         for item, item_default in zip(value, default, strict=True):
             if not _is_number(item) and not (item is None and item_default is None):
-                raise OptimizerError(f"{where} must hold numbers, got {value!r}")
+                raise OptimizerError(f"{where} must hold numbers, got {_shown(value)}")
+            if _is_number(item) and not math.isfinite(item):
+                raise OptimizerError(
+                    f"{where} must hold finite numbers, got {_finite_text(item)} in {_shown(value)}"
+                )
+
+
+def _finite_text(value: float | int) -> str:
+    """``nan``, ``inf`` or ``-inf`` as TOML and the command line write them (1e400 is inf)."""
+    return settings.shown(value, text=False)
 
 
 def check_hyperparameters(spec: OptimizerSpec, hyper: Mapping[str, Any]) -> dict[str, Any]:
@@ -191,14 +214,15 @@ def check_hyperparameters(spec: OptimizerSpec, hyper: Mapping[str, Any]) -> dict
     choose how torch computes a step, not the maths a learner tunes, and some need a GPU.
     """
     defaults = spec.signature_defaults()
-    allowed = [k for k in defaults if k not in _IMPLEMENTATION_FLAGS | {"lr"}]
+    allowed = spec.tunable()
     out: dict[str, Any] = {}
     for key, value in hyper.items():
         if key not in allowed:
             if not allowed:
                 raise OptimizerError(f"'{spec.name}' takes no hyper-parameters (only lr)")
             raise OptimizerError(
-                f"'{spec.name}' has no hyper-parameter '{key}'{closest(key, allowed)}; "
+                f"'{spec.name}' has no hyper-parameter '{visible(str(key), 60)}'"
+                f"{closest(key, allowed)}; "
                 f"allowed: {', '.join(allowed)}"
             )
         value = _coerce(value)

@@ -220,6 +220,16 @@ class Run:
         loss.backward()
         grad = tuple([0.0 if p.grad is None else p.grad.item() for p in params])
         grad_norm = math.hypot(*grad)
+        if math.isnan(grad_norm):
+            # A finite loss with a NaN gradient: a point where the loss is not differentiable
+            # (sqrt(x**2) at 0, Ackley at its minimum), not a divergence.
+            where = "at the start point" if number == 1 else f"at step {number}"
+            self._stop(
+                Status.FINISHED,
+                f"stopped {where}: the gradient is undefined at this point "
+                "(the loss is not differentiable here, e.g. sqrt or abs at 0)",
+            )
+            return None
         if not math.isfinite(grad_norm):
             self._stop(Status.DIVERGED, f"gradient became {grad_norm} at step {number}")
             return None
