@@ -209,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--public is given."
         ),
     )
+    srv.add_argument("scenario", nargs="?", help="what each session opens (default: seed-example)")
+    _add_overrides(srv)
     srv.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     srv.add_argument("--port", default=None, metavar="N", help="TCP port (default 8000)")
     srv.add_argument(
@@ -581,7 +583,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
     """``gdtui launch``: the app. The engine loads after the first paint."""
     overrides = overrides_from(args)
     log = _log_path(args)
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    from gdtui.serve import under_textual_serve
+
+    if not under_textual_serve() and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError(
             "gdtui launch needs a terminal (stdin and stdout); for scripts use: gdtui run SCENARIO"
         )
@@ -696,10 +700,37 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 f"--port must be a whole number from 1 to 65535, got '{_shown(args.port)}'"
             ) from None
     host = DEFAULT_HOST if args.host is None else args.host
+    from gdtui.serve import check_address, launch_command
+
     try:
-        return serve(host, port, args.public)
+        check_address(host, port, args.public)
     except ServeError as err:
         raise UsageError(str(err)) from None
+    # The scenario and overrides are checked here, once, not in every browser session.
+    resolve_scenario(args.scenario, overrides_from(args))
+    launch = _launch_args(getattr(args, "argv", []))
+    try:
+        return serve(host, port, args.public, launch_command(launch))
+    except ServeError as err:
+        raise UsageError(str(err)) from None
+
+
+def _launch_args(argv: Sequence[str]) -> list[str]:
+    """``gdtui serve``'s arguments less its own (--host, --port, --public): launch's."""
+    out: list[str] = []
+    skip = False
+    for token in list(argv)[1:]:  # argv[0] is "serve"
+        if skip:
+            skip = False
+            continue
+        name = token.split("=", 1)[0]
+        if name == "--public":
+            continue
+        if name in ("--host", "--port"):
+            skip = "=" not in token
+            continue
+        out.append(token)
+    return out
 
 
 HANDLERS = {
@@ -730,7 +761,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
             with guard_output():
-                args = build_parser().parse_args(_split_argv(argv))
+                split = _split_argv(argv)
+                args = build_parser().parse_args(split)
+                args.argv = split
                 log = _log_path(args)
                 return HANDLERS[args.command](args)
         except (UsageError, settings.SettingError) as err:

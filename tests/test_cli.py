@@ -13,8 +13,10 @@ import itertools
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -809,3 +811,81 @@ def test_launch_passes_log_path_only_when_given(
         expected["log_path"] = log
     assert kwargs == expected
     assert kwargs["overrides"]["lr"] == 0.5
+
+
+# -- serve ----------------------------------------------------------------------------------------
+
+
+def test_serve_passes_host_port_and_launch_arguments(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gdtui import serve as serve_module
+
+    calls = []
+    monkeypatch.setattr(serve_module, "serve", lambda *a: calls.append(a) or 0)
+    code, out, err = gdtui(
+        capsys, "serve", "adam-rosenbrock", "--port", "8123", "--lr", "0.01", "--host", "::1"
+    )
+    assert (code, out, err) == (0, "", "")
+    ((host, port, public, command),) = calls
+    assert (host, port, public) == ("::1", 8123, False)
+    assert command == serve_module.launch_command(["adam-rosenbrock", "--lr=0.01"])
+
+
+def test_serve_defaults_and_public(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gdtui import serve as serve_module
+
+    calls = []
+    monkeypatch.setattr(serve_module, "serve", lambda *a: calls.append(a) or 0)
+    assert gdtui(capsys, "serve")[0] == 0
+    assert gdtui(capsys, "serve", "--host", "0.0.0.0", "--public")[0] == 0
+    assert [c[:3] for c in calls] == [("127.0.0.1", 8000, False), ("0.0.0.0", 8000, True)]
+    assert calls[0][3] == serve_module.launch_command([])
+
+
+def test_serve_checks_the_scenario_before_serving(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gdtui import serve as serve_module
+
+    monkeypatch.setattr(serve_module, "serve", lambda *a: pytest.fail("served a bad scenario"))
+    code, out, err = gdtui(capsys, "serve", "--lr", "-1")
+    assert_bad_input(code, out, err)
+    assert "learning rate must be above 0, got -1" in err
+
+
+def test_subprocess_serve_http_200_on_loopback() -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gdtui", "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        status = None
+        while time.monotonic() < deadline and status is None:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
+                    status = response.status
+            except OSError:
+                time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status == 200
+    assert code == 0

@@ -244,11 +244,9 @@ async def _first_paint(port: int, deadline: float) -> bytes:
 
 
 def test_a_browser_session_gets_the_app():
-    # The session runs GdtuiApp under textual's web driver. Once `gdtui launch` accepts the web
-    # driver in place of a terminal, command=launch_command() belongs here.
+    # The session is `gdtui launch` under textual's web driver (no terminal: the CLI lets it).
     port = _free_port()
-    app = shlex.join([sys.executable, "-c", "from gdtui.ui.app import GdtuiApp; GdtuiApp().run()"])
-    process = _start(port, command=app)
+    process = _start(port, command=launch_command())
     try:
         deadline = time.monotonic() + 30
         _get_index(port, process, deadline)
