@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import sys
@@ -36,7 +37,7 @@ EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-COMMANDS = ("launch", "run", "list", "screenshot", "serve")
+COMMANDS = ("launch", "run", "sweep", "list", "screenshot", "serve")
 MESSAGE_LIMIT = 1000
 """Longest error line printed; any value a message repeats is cut well before this."""
 VALUE_LIMIT = 60
@@ -46,7 +47,7 @@ RECORD_FLUSH_S = 0.5
 
 # Options whose value may start with "-" (a formula such as -x**2, a negative number): the token
 # after them is always their value, unless it is another long option.
-VALUE_OPTIONS = ("--expression", "--lr", "--steps", "--seed")
+VALUE_OPTIONS = ("--expression", "--lr", "--steps", "--seed", "--lr-min", "--lr-max", "--num")
 
 
 class UsageError(Exception):
@@ -115,6 +116,25 @@ def _add_overrides(parser: argparse.ArgumentParser, *, steps: bool = True) -> No
     if steps:
         group.add_argument("--steps", metavar="N", help="step budget")
     group.add_argument("--seed", metavar="N", help="random seed")
+    group.add_argument(
+        "--schedule",
+        metavar="NAME",
+        help="a learning-rate schedule from torch.optim.lr_scheduler: step, exponential, cosine, "
+        "one-cycle, warmup, plateau (none: drop the scenario's)",
+    )
+    group.add_argument(
+        "--schedule-arg",
+        dest="schedule_args",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE,...",
+        help="an argument of the schedule's constructor, e.g. --schedule-arg T_max=100",
+    )
+    group.add_argument(
+        "--curvature-every",
+        metavar="K",
+        help="measure λmax (top Hessian eigenvalue) on every K-th step; records carry lambda_max",
+    )
     group.add_argument("--dtype", metavar="|".join(settings.DTYPES), help="default float64")
     group.add_argument("--device", metavar="auto|cpu|cuda|cuda:N", help="default auto")
 
@@ -175,6 +195,24 @@ def build_parser() -> argparse.ArgumentParser:
         "an end line); flushed every 0.5 s, complete after Ctrl+C, SIGTERM or SIGHUP",
     )
     _add_log(run)
+
+    swp = sub.add_parser(
+        "sweep",
+        help="a learning-rate range test: where does descent stop converging?",
+        description=(
+            "Run the scenario once per learning rate, all rates in one batch with the real "
+            "optimizer, and mark where descent stops making progress (the edge) next to the "
+            "stability bound 2/λmax from the curvature at the start point. json holds lrs, "
+            "final_loss, best_loss, status, edge, bound, suggested and rule."
+        ),
+    )
+    swp.add_argument("scenario", nargs="?", help="a built-in name or a .toml file")
+    _add_overrides(swp)
+    swp.add_argument("--lr-min", metavar="RATE", default="1e-4", help="default 1e-4")
+    swp.add_argument("--lr-max", metavar="RATE", default="1", help="default 1")
+    swp.add_argument("--num", metavar="N", default="64", help="rates, log-spaced (default 64)")
+    swp.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
+    _add_log(swp)
 
     lst = sub.add_parser(
         "list",
@@ -302,6 +340,9 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UsageError(f"--set expects KEY=VALUE, got '{_shown(item)}'")
         hyper[key.strip()] = parse_value(value)
+    schedule_args: dict[str, Any] = {}
+    for item in getattr(args, "schedule_args", []) or []:
+        schedule_args.update({k: parse_value(v) for k, v in _pairs("schedule-arg", item).items()})
     options: dict[str, Any] = {}
     for item in getattr(args, "options", []) or []:
         # Values are checked by the engine, as a scenario file's are: a number, finite.
@@ -322,6 +363,19 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     }
     if getattr(args, "command", None) != "screenshot":
         out["steps"] = _checked(settings.check_steps, getattr(args, "steps", None))
+    out["schedule"] = _named("--schedule", getattr(args, "schedule", None), "schedules")
+    if schedule_args:
+        out["schedule_args"] = schedule_args
+    every = getattr(args, "curvature_every", None)
+    if every is not None:
+        try:
+            out["curvature_every"] = int(every.strip())
+        except ValueError:
+            raise UsageError(
+                f"--curvature-every must be a whole number ≥ 0, got '{_shown(every)}'"
+            ) from None
+        if out["curvature_every"] < 0:
+            raise UsageError(f"--curvature-every must be a whole number ≥ 0, got {every}")
     if init:
         out["init"] = init
     if hyper:
@@ -392,8 +446,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         lines = [
             f"scenario   {scenario.name} ({scenario.source})",
             f"problem    {run.problem.name}: {run.problem.expression}",
-            f"optimizer  {run.optimizer_name}, lr {run.lr:g}"
-            + (f", {_hyper_text(scenario.hyper)}" if scenario.hyper else ""),
+            f"optimizer  {run.optimizer_name}, lr {scenario.effective_lr:g}"
+            + (f", {_hyper_text(scenario.hyper)}" if scenario.hyper else "")
+            + (f", schedule {scenario.schedule}" if scenario.schedule else ""),
             f"device     {describe_device(run.device)}, {str(run.dtype).replace('torch.', '')}",
             f"steps      {run.step_count}",
             f"status     {run.status}: {run.reason}",
@@ -537,6 +592,69 @@ class RunRecorder:
             self.flush()
         finally:
             self.file.close()
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``gdtui sweep``: a learning-rate range test of the scenario's problem and optimizer."""
+    from gdtui.engine.sweep import sweep
+
+    lr_min = _checked_lr("--lr-min", args.lr_min)
+    lr_max = _checked_lr("--lr-max", args.lr_max)
+    try:
+        num = settings.check_steps(args.num, minimum=2)
+    except settings.SettingError:
+        raise UsageError(f"--num must be a whole number ≥ 2, got '{_shown(args.num)}'") from None
+    if lr_min >= lr_max:
+        raise UsageError(f"--lr-min ({lr_min:g}) must be below --lr-max ({lr_max:g})")
+    scenario = resolve_scenario(args.scenario, overrides_from(args))
+    device = "cpu" if scenario.device == "auto" else scenario.device
+    result = sweep(
+        scenario.problem(),
+        scenario.optimizer,
+        lr_min=lr_min,
+        lr_max=lr_max,
+        num=num,
+        steps=scenario.steps,
+        hyper=scenario.hyper,
+        dtype=scenario.dtype,
+        device=device,
+    )
+    if args.format == "json":
+        print(json.dumps(result.to_dict(), allow_nan=False))
+        return EXIT_OK
+    lines = [
+        f"scenario   {scenario.name} ({scenario.source})",
+        f"problem    {result.problem}",
+        f"optimizer  {result.optimizer}"
+        + (f", {_hyper_text(scenario.hyper)}" if scenario.hyper else "")
+        + f"; {result.steps_done} steps per rate, {len(result.lrs)} rates ({result.mode} mode)",
+        "",
+        f"{'lr':>11} {'final loss':>12} {'best loss':>12}  status",
+    ]
+    for lr, final, best, status in zip(
+        result.lrs, result.final_loss, result.best_loss, result.status, strict=True
+    ):
+        lines.append(f"{lr:11.4g} {_number_text(final):>12} {_number_text(best):>12}  {status}")
+    edge = "none in range" if result.edge is None else f"{result.edge:.4g}"
+    lines += [
+        "",
+        f"edge       {edge} (from here on no rate makes progress)",
+        f"bound      {_number_text(result.bound)} ({result.bound_formula})",
+        f"suggested  {_number_text(result.suggested)} ({result.rule})",
+    ]
+    print("\n".join(lines))
+    return EXIT_OK
+
+
+def _checked_lr(option: str, text: str) -> float:
+    try:
+        return settings.parse_lr(text)
+    except settings.SettingError as err:
+        raise UsageError(f"{option}: {err}") from None
+
+
+def _number_text(value: float | None) -> str:
+    return "—" if value is None or not math.isfinite(value) else f"{value:.6g}"
 
 
 def _hyper_text(hyper: dict[str, Any]) -> str:
@@ -736,6 +854,7 @@ def _launch_args(argv: Sequence[str]) -> list[str]:
 HANDLERS = {
     "launch": cmd_launch,
     "run": cmd_run,
+    "sweep": cmd_sweep,
     "list": cmd_list,
     "screenshot": cmd_screenshot,
     "serve": cmd_serve,

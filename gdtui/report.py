@@ -12,6 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 FORMATS = ("table", "csv", "json", "jsonl", "summary")
+OPTIONAL_KEYS = ("lambda_max",)
+"""Record keys present only when a run measures them (``[run] curvature_every``)."""
 
 
 def _fmt(value: float | None, width: int = 11) -> str:
@@ -20,8 +22,11 @@ def _fmt(value: float | None, width: int = 11) -> str:
     return f"{value:.6g}".rjust(width)
 
 
-def csv_header(names: Sequence[str], state_keys: Sequence[str] = ()) -> list[str]:
-    """CSV columns for a run with these parameter names and optimizer state keys."""
+def csv_header(
+    names: Sequence[str], state_keys: Sequence[str] = (), extra: Sequence[str] = ()
+) -> list[str]:
+    """CSV columns for a run with these parameter names, optimizer state keys and optional
+    keys (:data:`OPTIONAL_KEYS`)."""
     cols = ["step", "loss"]
     cols += [f"param_{n}" for n in names]
     cols += [f"grad_{n}" for n in names]
@@ -29,11 +34,17 @@ def csv_header(names: Sequence[str], state_keys: Sequence[str] = ()) -> list[str
     cols += [f"effective_lr_{n}" for n in names]
     cols += ["grad_norm", "update_norm", "cos", "lr"]
     cols += [f"{k}_{n}" for k in state_keys for n in names]
+    cols += list(extra)
     cols += ["status", "reason"]
     return cols
 
 
-def csv_row(row: dict[str, Any], names: Sequence[str], state_keys: Sequence[str] = ()) -> list:
+def csv_row(
+    row: dict[str, Any],
+    names: Sequence[str],
+    state_keys: Sequence[str] = (),
+    extra: Sequence[str] = (),
+) -> list:
     """One record dict (``StepRecord.to_dict`` or ``History.rows``) as CSV cells."""
 
     def cell(value: Any) -> Any:
@@ -46,6 +57,7 @@ def csv_row(row: dict[str, Any], names: Sequence[str], state_keys: Sequence[str]
     for key in state_keys:
         values = row.get("state", {}).get(key, {})
         out += [cell(values.get(n)) for n in names]
+    out += [cell(row.get(key)) for key in extra]
     out += [row.get("status", ""), cell(row.get("reason"))]
     return out
 
@@ -62,6 +74,7 @@ class RecordWriter:
         self.count = 0
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         self._state_keys: tuple[str, ...] | None = None
+        self._extra: tuple[str, ...] = ()
 
     def write(self, row: dict[str, Any]) -> None:
         """Write one record dict."""
@@ -74,8 +87,9 @@ class RecordWriter:
             assert self._csv is not None
             if self._state_keys is None:
                 self._state_keys = tuple(row.get("state", {}))
-                self._csv.writerow(csv_header(self.names, self._state_keys))
-            self._csv.writerow(csv_row(row, self.names, self._state_keys))
+                self._extra = tuple(k for k in OPTIONAL_KEYS if k in row)
+                self._csv.writerow(csv_header(self.names, self._state_keys, self._extra))
+            self._csv.writerow(csv_row(row, self.names, self._state_keys, self._extra))
         elif fmt == "table":
             if self.count % 40 == 0:
                 self.out.write(self._table_header() + "\n")

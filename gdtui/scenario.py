@@ -28,7 +28,15 @@ from gdtui.engine import (
     get_problem,
     get_spec,
 )
+from gdtui.engine.curvature import CurvatureError, problem_lambda_max
 from gdtui.engine.expression import check_name
+from gdtui.engine.schedules import (
+    SCHEDULES,
+    check_schedule,
+    get_schedule,
+    make_scheduler,
+    step_scheduler,
+)
 from gdtui.files import FileInputError, read_text_file
 from gdtui.safetext import visible
 from gdtui.suggest import closest
@@ -63,6 +71,9 @@ class Scenario:
     tolerance: float = 1e-10
     dtype: str = "float64"
     device: str = "auto"
+    schedule: str | None = None
+    schedule_args: Mapping[str, Any] = field(default_factory=dict)
+    curvature_every: int = 0
 
     @property
     def effective_lr(self) -> float:
@@ -82,7 +93,7 @@ class Scenario:
     def build_run(self, max_steps: int | bool | None = True, **kwargs: Any) -> Run:
         """A fresh run; ``max_steps=True`` means the scenario's own step budget."""
         budget = self.steps if max_steps is True else max_steps
-        return Run(
+        run = Run(
             self.problem(),
             self.optimizer,
             self.effective_lr,
@@ -94,6 +105,15 @@ class Scenario:
             seed=self.seed,
             **kwargs,
         )
+        if self.schedule is not None:
+            scheduler = make_scheduler(
+                self.schedule, run.optimizer, self.schedule_args, total_steps=self.steps
+            )
+            # The record already holds the lr its step used; the scheduler sets the next one.
+            run.step_hooks.append(lambda record: step_scheduler(scheduler, record.loss))
+        if self.curvature_every:
+            run.step_hooks.append(_curvature_probe(run, self.curvature_every))
+        return run
 
     def with_overrides(self, **changes: Any) -> Scenario:
         """A copy with command-line overrides applied and checked (None means: keep).
@@ -116,13 +136,36 @@ class Scenario:
         return _validated(updated, None)
 
 
+def _curvature_probe(run: Run, every: int) -> Any:
+    """A step hook: λmax at the step's ``params_before`` on steps 1, 1 + every, 1 + 2·every, …
+    (Hessian-vector products on fresh tensors, so the run's own graph is untouched)."""
+    problem, dtype, device = run.problem, run.dtype, run.device
+
+    def probe(record: Any) -> None:
+        if (record.step - 1) % every == 0:
+            try:
+                record.lambda_max = problem_lambda_max(
+                    problem.loss, record.params_before, dtype=dtype, device=device
+                )
+            except CurvatureError:
+                record.lambda_max = math.nan  # written as null: not measurable here
+
+    return probe
+
+
 def _fail(where: str | None, message: str) -> ScenarioError:
     return ScenarioError(f"{where}: {message}" if where else message)
 
 
 def _shown(value: Any) -> str:
-    """A value from a file or a user as a message repeats it: control characters visible, cut."""
-    return visible(value if isinstance(value, str) else repr(value), NAME_LIMIT)
+    """A value from a file or a user as a message repeats it (text quoted, as Python writes it):
+    control characters visible, cut."""
+    return visible(repr(value), NAME_LIMIT)
+
+
+def _name(text: str) -> str:
+    """A name from a file or a user, for a message that quotes it: controls visible, cut."""
+    return visible(text, NAME_LIMIT)
 
 
 def _check_keys(where: str, table: Mapping[str, Any], allowed: list[str], section: str) -> None:
@@ -130,14 +173,14 @@ def _check_keys(where: str, table: Mapping[str, Any], allowed: list[str], sectio
         if key not in allowed:
             raise _fail(
                 where,
-                f"unknown field '{_shown(key)}' in {section}{closest(key, allowed)}; "
+                f"unknown field '{_name(key)}' in {section}{closest(key, allowed)}; "
                 f"allowed: {', '.join(allowed)}",
             )
 
 
 def _number(where: str, field_name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _fail(where, f"{_shown(field_name)} must be a finite number, got {_shown(value)}")
+        raise _fail(where, f"{_name(field_name)} must be a finite number, got {_shown(value)}")
     return float(value)
 
 
@@ -152,7 +195,7 @@ def _check_init(init: Mapping[str, float], problem: Problem) -> None:
             hint = lower.get(key.lower())
             suggestion = f" (did you mean '{hint}'?)" if hint else closest(key, names)
             raise ProblemError(
-                f"init: unknown parameter '{_shown(key)}'{suggestion}; "
+                f"init: unknown parameter '{_name(key)}'{suggestion}; "
                 f"'{problem.name}' has: {', '.join(names)}"
             )
 
@@ -174,8 +217,13 @@ def _string(where: str, field_name: str, value: Any) -> str:
 def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
     """Check a parsed TOML table and build a :class:`Scenario`; errors name ``source``."""
     where = source
-    _check_keys(where, data, ["title", "description", "problem", "optimizer", "run"], "the file")
-    for section in ("problem", "optimizer", "run"):
+    _check_keys(
+        where,
+        data,
+        ["title", "description", "problem", "optimizer", "run", "schedule"],
+        "the file",
+    )
+    for section in ("problem", "optimizer", "run", "schedule"):
         if section in data and not isinstance(data[section], dict):
             raise _fail(where, f"[{section}] must be a table, got {_shown(data[section])}")
     problem = dict(data.get("problem", {}))
@@ -201,7 +249,7 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
         if spec is None:
             raise _fail(
                 where,
-                f"[problem] loss: unknown loss '{_shown(loss)}'{closest(loss, PROBLEMS)}; "
+                f"[problem] loss: unknown loss '{_name(loss)}'{closest(loss, PROBLEMS)}; "
                 f"choose one of: {', '.join(PROBLEMS)}",
             )
         values["loss"] = spec.name
@@ -225,7 +273,18 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
     _check_keys(where, optimizer, allowed, f"[optimizer] (for {spec.name})")
     values["hyper"] = optimizer
 
-    _check_keys(where, run, ["steps", "seed", "tolerance", "dtype", "device"], "[run]")
+    schedule = dict(data.get("schedule", {}))
+    if schedule:
+        if "name" not in schedule:
+            raise _fail(where, f"[schedule] needs a name; choose one of: {', '.join(SCHEDULES)}")
+        values["schedule"] = _string(where, "[schedule] name", schedule.pop("name"))
+        values["schedule_args"] = schedule  # checked against the real constructor below
+
+    _check_keys(
+        where, run, ["steps", "seed", "tolerance", "dtype", "device", "curvature_every"], "[run]"
+    )
+    if "curvature_every" in run:
+        values["curvature_every"] = _every(where, run["curvature_every"])
     checks = {
         "steps": settings.check_steps,
         "seed": settings.check_seed,
@@ -255,11 +314,31 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
     }
     if scenario.lr is not None:
         checked["lr"] = _setting(where, "", settings.parse_lr, scenario.lr)
+    checked["curvature_every"] = _every(where, scenario.curvature_every)
+    schedule = scenario.schedule
+    if schedule is not None and schedule.strip().lower() == "none":
+        schedule = None
+    checked["schedule"] = schedule
+    if schedule is not None:
+        try:
+            spec = get_schedule(schedule)
+            check_schedule(
+                spec.name,
+                scenario.schedule_args,
+                total_steps=checked["steps"],
+                lr=checked.get("lr", scenario.effective_lr),
+            )
+        except USER_ERRORS as err:
+            message = f"[schedule] {visible(str(err), 300)}" if where else str(err)
+            raise _fail(where, message) from None
+        checked["schedule"] = spec.name
+    elif scenario.schedule_args:
+        raise _fail(where, "schedule arguments given without a schedule name")
     if scenario.loss is not None and scenario.loss.strip().lower() not in PROBLEMS:
         loss = scenario.loss
         raise _fail(
             where,
-            f"unknown loss '{_shown(loss)}'{closest(loss.strip().lower(), PROBLEMS)}; "
+            f"unknown loss '{_name(loss)}'{closest(loss.strip().lower(), PROBLEMS)}; "
             f"choose one of: {', '.join(PROBLEMS)}",
         )
     if scenario.expression is not None and scenario.options:
@@ -278,6 +357,13 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
         raise _fail(where, f"{section}{err}") from None
     options = {k: float(v) for k, v in scenario.options.items()}
     return replace(scenario, optimizer=spec.name, hyper=hyper, options=options, **checked)
+
+
+def _every(where: str | None, value: Any) -> int:
+    """``curvature_every``: a whole number ≥ 0 (0: never)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _fail(where, f"[run] curvature_every must be a whole number ≥ 0, got {_shown(value)}")
+    return value
 
 
 def _section_of(err: Exception) -> str:
@@ -365,6 +451,11 @@ def resolve_scenario(
     changes = dict(overrides or {})
     hyper = changes.pop("hyper", None)
     options = changes.pop("options", None)
+    schedule_args = changes.pop("schedule_args", None)
+    if changes.get("schedule") is not None:  # a new schedule: only the arguments given with it
+        changes["schedule_args"] = dict(schedule_args or {})
+    elif schedule_args:
+        changes["schedule_args"] = {**scenario.schedule_args, **schedule_args}
     scenario = scenario.with_overrides(**changes)
     if hyper:
         scenario = scenario.with_overrides(hyper={**scenario.hyper, **hyper})

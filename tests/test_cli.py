@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from gdtui import __version__, cli
 from gdtui.engine import OPTIMIZERS, PROBLEMS, Run
@@ -889,3 +890,128 @@ def test_subprocess_serve_http_200_on_loopback() -> None:
             proc.wait()
     assert status == 200
     assert code == 0
+
+
+# -- sweep, schedules, curvature ------------------------------------------------------------------
+
+
+def test_sweep_json_matches_the_closed_form(capsys: pytest.CaptureFixture[str]) -> None:
+    """SGD on (w - 2)**2 from w = 5: after N steps the loss is 9·(1 - 2·lr)^(2N); λmax = 2."""
+    code, out, err = gdtui(
+        capsys, "sweep", "--num", "5", "--lr-min", "0.01", "--lr-max", "1.5", "--steps", "20",
+        "--format", "json",
+    )  # fmt: skip
+    assert code == 0, err
+    result = json.loads(out)
+    assert len(result["lrs"]) == 5
+    for lr, final, status in zip(
+        result["lrs"], result["final_loss"], result["status"], strict=True
+    ):
+        expected = 9.0 * (1.0 - 2.0 * lr) ** 40
+        if status == "diverged":
+            assert abs(1 - 2 * lr) > 1
+        else:
+            assert final == pytest.approx(expected, rel=1e-9, abs=1e-25)
+    assert result["lambda_max"] == pytest.approx(2.0)
+    assert result["bound"] == pytest.approx(1.0)
+    assert result["suggested"] in result["lrs"] and result["rule"]
+    assert set(result) >= {"lrs", "final_loss", "best_loss", "status", "edge", "bound"}
+
+
+def test_sweep_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = gdtui(capsys, "sweep", "lr-too-large", "--num", "4", "--steps", "50")
+    assert code == 0, err
+    assert "edge " in out and "bound " in out and "suggested " in out
+    assert len([line for line in out.splitlines() if line.endswith(("converged", "diverged",
+                "descending", "oscillating"))]) == 4  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--lr-min", "1", "--lr-max", "0.1"], "--lr-min (1) must be below --lr-max (0.1)"),
+        (["--lr-min", "-1"], "--lr-min: learning rate must be above 0, got -1"),
+        (["--num", "1"], "--num must be a whole number ≥ 2, got '1'"),
+        (["--format", "csv"], "invalid choice: 'csv'"),
+    ],
+)
+def test_sweep_bad_input(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    line = assert_bad_input(*gdtui(capsys, "sweep", *argv))
+    assert message in line
+
+
+def test_schedule_lr_is_the_lr_each_step_used(capsys: pytest.CaptureFixture[str]) -> None:
+    """--schedule cosine: the records' lr equal a plain loop with CosineAnnealingLR."""
+    records = run_json(
+        capsys, "--schedule", "cosine", "--schedule-arg", "T_max=4", "--steps", "6",
+        "--optimizer", "momentum",
+    )  # fmt: skip
+    w = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([w], lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=4)
+    expected = []
+    for _ in range(6):
+        opt.zero_grad()
+        loss = (w - 2) ** 2
+        loss.backward()
+        lr = opt.param_groups[0]["lr"]
+        opt.step()
+        sched.step()
+        expected.append((lr, w.item()))
+    assert [(r["lr"], r["params"]["w"]) for r in records] == expected
+
+
+def test_schedule_none_drops_the_scenarios(capsys: pytest.CaptureFixture[str], tmp_path: Path):
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[optimizer]\nlr = 0.1\n[schedule]\nname = "exponential"\ngamma = 0.5\n[run]\nsteps = 3\n'
+    )
+    assert [r["lr"] for r in run_json(capsys, str(path))] == [0.1, 0.05, 0.025]
+    assert [r["lr"] for r in run_json(capsys, str(path), "--schedule", "none")] == [0.1] * 3
+    # --schedule-arg alone merges into the scenario's arguments
+    rows = run_json(capsys, str(path), "--schedule-arg", "gamma=0.1")
+    assert [r["lr"] for r in rows] == pytest.approx([0.1, 0.01, 0.001])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--schedule", "cosin"], "unknown schedule 'cosin' (did you mean 'cosine'?)"),
+        (
+            ["--schedule", "cosine", "--schedule-arg", "T_maxx=3"],
+            "schedule 'cosine' has no argument 'T_maxx' (did you mean 'T_max'?)",
+        ),
+        (["--schedule-arg", "T_max=3"], "schedule arguments given without a schedule name"),
+        (["--schedule", ""], "--schedule is empty"),
+        (["--curvature-every", "-1"], "--curvature-every must be a whole number ≥ 0, got -1"),
+        (["--curvature-every", "x"], "--curvature-every must be a whole number ≥ 0, got 'x'"),
+    ],
+)
+def test_schedule_and_curvature_bad_input(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    line = assert_bad_input(*gdtui(capsys, "run", *argv))
+    assert message in line
+
+
+def test_curvature_every_records_lambda_max(capsys: pytest.CaptureFixture[str]) -> None:
+    """x² + 10y²: the Hessian is diag(2, 20), so λmax = 20 at every point."""
+    records = run_json(
+        capsys, "--expression", "x**2 + 10*y**2", "--lr", "0.01", "--steps", "7",
+        "--curvature-every", "3",
+    )  # fmt: skip
+    measured = {r["step"]: r["lambda_max"] for r in records if "lambda_max" in r}
+    assert set(measured) == {1, 4, 7}
+    assert all(v == pytest.approx(20.0, rel=1e-9) for v in measured.values())
+    code, out, err = gdtui(
+        capsys, "run", "--expression", "x**2 + 10*y**2", "--steps", "2", "--curvature-every", "1",
+        "--format", "csv",
+    )  # fmt: skip
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [float(r["lambda_max"]) for r in rows] == pytest.approx([20.0, 20.0])
+
+
+def test_no_curvature_no_lambda_max_key(capsys: pytest.CaptureFixture[str]) -> None:
+    (record,) = run_json(capsys, "--steps", "1")
+    assert "lambda_max" not in record

@@ -464,3 +464,48 @@ def test_overrides_leave_the_original_intact() -> None:
     with pytest.raises(ValueError):
         scenario.with_overrides(lr="abc")
     assert scenario == before
+
+
+# -- [schedule] and [run] curvature_every --------------------------------------------------------
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_schedule_and_curvature_fields(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[schedule]\nname = "CosineAnnealingLR"\nT_max = 50\n[run]\nsteps = 100\n'
+        "curvature_every = 10\n",
+    )
+    scenario = load_scenario(path)
+    assert scenario.schedule == "cosine"
+    assert dict(scenario.schedule_args) == {"T_max": 50}
+    assert scenario.curvature_every == 10
+    run = scenario.build_run()
+    assert len(run.step_hooks) == 2
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('[schedule]\nname = "cosin"\n', "[schedule] unknown schedule 'cosin'"),
+        ("[schedule]\nT_max = 3\n", "[schedule] needs a name; choose one of: step,"),
+        (
+            '[schedule]\nname = "step"\nstep_siz = 3\n',
+            "[schedule] schedule 'step' has no argument 'step_siz' (did you mean 'step_size'?)",
+        ),
+        ("[run]\ncurvature_every = -1\n", "[run] curvature_every must be a whole number ≥ 0"),
+        ("[run]\ncurvature_every = 1.5\n", "[run] curvature_every must be a whole number ≥ 0"),
+        ('schedule = "cosine"\n', "[schedule] must be a table, got 'cosine'"),
+    ],
+)
+def test_bad_schedule_or_curvature(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)

@@ -9,6 +9,7 @@ Build a run from Python::
     record.grad, record.update, record.params   # (6.0,) (-0.6...,) (4.4,)
 """
 
+from gdtui.engine.curvature import CurvatureError
 from gdtui.engine.expression import ExpressionError, compile_expression
 from gdtui.engine.history import History, HistoryView
 from gdtui.engine.optimizers import (
@@ -31,12 +32,23 @@ from gdtui.engine.run import (
     resolve_device,
     resolve_dtype,
 )
+from gdtui.engine.schedules import ScheduleError
+from gdtui.engine.sweep import SweepError
 from gdtui.settings import SettingError
 
 # Errors that mean "the user asked for something wrong": one line each, never a traceback.
 # The engine raises its own types with the settings module's messages; SettingError is here for
 # callers of gdtui.settings.
-USER_ERRORS = (ExpressionError, OptimizerError, ProblemError, RunError, SettingError)
+USER_ERRORS = (
+    CurvatureError,
+    ExpressionError,
+    OptimizerError,
+    ProblemError,
+    RunError,
+    ScheduleError,
+    SettingError,
+    SweepError,
+)
 
 __all__ = [
     "DTYPES",

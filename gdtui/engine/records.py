@@ -41,6 +41,8 @@ class StepRecord:
     state: dict[str, tuple[float | None, ...]] = field(default_factory=dict)
     status: Status = Status.RUNNING
     reason: str | None = None
+    lambda_max: float | None = None
+    """The top Hessian eigenvalue at ``params_before``, where a run measures it (else None)."""
 
     @property
     def effective_lr(self) -> tuple[float | None, ...]:
@@ -60,7 +62,7 @@ class StepRecord:
         def by_name(values: Sequence[float | None]) -> dict[str, float | None]:
             return {n: finite_or_none(v) for n, v in zip(names, values, strict=True)}
 
-        return {
+        out = {
             "step": self.step,
             "loss": finite_or_none(self.loss),
             "params": by_name(self.params),
@@ -76,6 +78,9 @@ class StepRecord:
             "status": str(self.status),
             "reason": self.reason,
         }
+        if self.lambda_max is not None:
+            out["lambda_max"] = finite_or_none(self.lambda_max)
+        return out
 
 
 def cos_between(grad: Sequence[float], update: Sequence[float]) -> float | None:

@@ -140,6 +140,9 @@ class Run:
         self._explode_limit: float | None = None
         self._loss_fn: Callable[..., torch.Tensor] = problem.loss
         self._current = self._read()
+        self.step_hooks: list[Callable[[StepRecord], None]] = []
+        """Called with each new record, after the optimizer's step (a learning-rate schedule, a
+        curvature probe); a hook may fill the record's optional fields."""
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -262,6 +265,8 @@ class Run:
         self.step_count = number
         self.last_record = record
         self._last_loss = loss
+        for hook in self.step_hooks:
+            hook(record)
         tol = self.tolerance
         if grad_norm <= tol:
             self._stop(
