@@ -73,9 +73,9 @@ class ModelRecord(StepRecord):
     def to_dict(self, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
         """JSON-ready: ``step``, ``loss``, … as :class:`StepRecord` for a small model, else
         ``step``, ``loss``, ``grad_norm``, ``update_norm``, ``lr``, ``layers``, ``status``,
-        ``reason``; plus ``epoch``, ``train_loss``, ``val_loss`` (and ``train_accuracy``,
+        ``reason`` (``layers`` null on a step without summaries, see ``layer_every``); plus ``epoch``, ``train_loss``, ``val_loss`` (and ``train_accuracy``,
         ``val_accuracy`` for classification) on an epoch's last step."""
-        if self.layers is None:
+        if names:
             out = StepRecord.to_dict(self, names)
         else:
             out = {
@@ -130,6 +130,12 @@ class ModelRun:
     (``explode_factor`` × the first) stops the run as diverged. The model is moved to ``device``
     and ``dtype``; the API matches :class:`~gdtui.engine.Run` except that :meth:`step` returns a
     list of the records that landed (see the module docstring).
+
+    Cost control (a summary costs about as much as a small model's step): a big model's
+    per-layer summaries are taken every ``layer_every`` steps (and on the budget's last step);
+    the records between carry the batch loss with ``layers``, ``grad_norm`` and ``update_norm``
+    None. The full-set evaluation runs every ``eval_every`` epochs (default: at most about once
+    per 10 steps, so every epoch for mini-batches, every 10th step for full batch).
     """
 
     def __init__(
@@ -150,6 +156,8 @@ class ModelRun:
         explode_factor: float = 1e10,
         history_capacity: int = 1 << 16,
         chunk_interval: float = 0.5,
+        layer_every: int = 10,
+        eval_every: int | None = None,
     ) -> None:
         if max_steps is not None and (
             isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
@@ -168,7 +176,13 @@ class ModelRun:
         self.tolerance = float(tolerance)
         self.dtype = resolve_dtype(dtype)
         self.device = resolve_device(device)
+        for key, value in (("layer_every", layer_every), ("eval_every", eval_every)):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise RunError(f"{key} must be a whole number of at least 1, got {value!r}")
         self.seed = seed
+        self.layer_every = layer_every
         self.explode_factor = float(explode_factor)
         self.model = model.to(device=self.device, dtype=self.dtype)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
@@ -200,10 +214,16 @@ class ModelRun:
         self.epochs: list[ModelRecord] = []
         self.history = History(self.param_names, capacity=history_capacity)
         self._stats = None if self.small else LayerStats(self.params, seed=seed)
-        self._chunks: DeviceChunks[tuple[int, float, int | None]] = DeviceChunks(
+        self._chunks: DeviceChunks[tuple[int, float, int | None, bool]] = DeviceChunks(
             self.device, chunk_interval
         )
         self._nan = torch.full((len(EPOCH_FIELDS),), math.nan, dtype=dt, device=dev)
+        self._nan_layers = torch.full(
+            (len(self.params) * len(SUMMARY_FIELDS),), math.nan, dtype=dt, device=dev
+        )
+        # By default the full-set evaluation runs at most about once per 10 steps (every epoch
+        # for mini-batches of a tenth of the data or smaller; every 10th step for full batch).
+        self.eval_every = eval_every or max(1, math.ceil(10 / self.steps_per_epoch))
         self._state_layout: list[tuple[str, list[torch.Tensor | None]]] | None = None
         self._explode_limit: float | None = None
 
@@ -268,6 +288,10 @@ class ModelRun:
         else:
             x, target = self.x_train.index_select(0, index), self.t_train.index_select(0, index)
         params = self.params
+        # A big model's summaries on every layer_every-th step, and on the budget's last.
+        summarise = (
+            self.small or self.taken % self.layer_every == 0 or self.taken + 1 == self.max_steps
+        )
         self.optimizer.zero_grad()
         loss = self.loss_fn(self.model(x), target)
         loss.backward()
@@ -280,19 +304,23 @@ class ModelRun:
             with torch.no_grad():
                 after = torch.cat([p.detach().reshape(-1) for p in params])
                 payload = [before, grad, after, *self._state_values()]
-        else:
+        elif summarise:
             before_list = self._stats.snapshot()
             self.optimizer.step()
             payload = [self._stats.summarize(grads, before_list).reshape(-1)]
+        else:
+            self.optimizer.step()
+            payload = [self._nan_layers]
         self.taken += 1
-        epoch_end = self._batch_pos >= len(self._batches)
-        with torch.no_grad():
-            tail = self._evaluate_all() if epoch_end else self._nan
-            row = torch.cat([loss.detach().reshape(1), *payload, tail])
-        if epoch_end:
+        evaluate = False
+        if self._batch_pos >= len(self._batches):
             self.epoch += 1
-        meta = (self.taken, self.optimizer.param_groups[0]["lr"], self.epoch if epoch_end else None)
-        self._chunks.push(meta, row)
+            evaluate = self.epoch % self.eval_every == 0 or self.taken == self.max_steps
+        with torch.no_grad():
+            tail = self._evaluate_all() if evaluate else self._nan
+            row = torch.cat([loss.detach().reshape(1), *payload, tail])
+        lr = self.optimizer.param_groups[0]["lr"]
+        self._chunks.push((self.taken, lr, self.epoch if evaluate else None, summarise), row)
 
     def _state_values(self) -> list[torch.Tensor]:
         """A small model's optimizer state per scalar (momentum buffers, Adam's moments …)."""
@@ -357,17 +385,17 @@ class ModelRun:
     def _land(self, wait: bool = False) -> list[ModelRecord]:
         """Turn the chunks that reached the host into records, judging each as it lands."""
         out: list[ModelRecord] = []
-        for (number, lr, epoch), row in self._chunks.poll(wait):
+        for (number, lr, epoch, summarised), row in self._chunks.poll(wait):
             if self.status is not Status.RUNNING:
                 continue  # steps taken after a stop that was only seen now: not recorded
-            record = self._record(number, float(lr), epoch, row)
+            record = self._record(number, float(lr), epoch, summarised, row)
             if record is None:
                 continue
             out.append(record)
         return out
 
     def _record(
-        self, number: int, lr: float, epoch: int | None, row: np.ndarray
+        self, number: int, lr: float, epoch: int | None, summarised: bool, row: np.ndarray
     ) -> ModelRecord | None:
         loss = float(row[0])
         if not math.isfinite(loss):
@@ -405,6 +433,9 @@ class ModelRun:
                 lr,
                 state,
             )
+        elif not summarised:
+            grad_norm = update_norm = math.nan
+            record = ModelRecord(number, loss, (), (), grad_norm, (), (), update_norm, lr, {})
         else:
             table = body.reshape(len(self.params), len(SUMMARY_FIELDS))
             grad_norm = float(np.sqrt(np.sum(table[:, 0] ** 2)))
@@ -416,10 +447,10 @@ class ModelRun:
             record = ModelRecord(
                 number, loss, (), (), grad_norm, (), (), update_norm, lr, {}, layers=layers
             )
-        if not math.isfinite(grad_norm):
+        if summarised and not math.isfinite(grad_norm):
             self._stop(Status.DIVERGED, f"gradient became {grad_norm} at step {number}")
             return None
-        if not math.isfinite(update_norm):
+        if summarised and not math.isfinite(update_norm):
             self._stop(Status.DIVERGED, f"the update became {update_norm} at step {number}")
             return None
         if epoch is not None:
@@ -431,7 +462,7 @@ class ModelRun:
         self.step_count = number
         self.last_record = record
         self.history.append(record)
-        if grad_norm <= self.tolerance:
+        if summarised and grad_norm <= self.tolerance:
             self._stop(
                 Status.CONVERGED,
                 f"converged at step {number}: ‖∇‖ = {grad_norm:.3g} is within the tolerance "
