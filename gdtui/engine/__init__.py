@@ -9,36 +9,74 @@ Build a run from Python::
     record.grad, record.update, record.params   # (6.0,) (-0.6...,) (4.4,)
 """
 
+from gdtui.engine.data import DataError, Dataset, load_data
 from gdtui.engine.expression import ExpressionError, compile_expression
 from gdtui.engine.history import History, HistoryView
+from gdtui.engine.landscape import (
+    LandscapeError,
+    Regions,
+    Surface,
+    decision_regions,
+    landscape,
+    loss_slice,
+    regression_surface,
+)
+from gdtui.engine.model_run import ModelRecord, ModelRun, build_model_run
+from gdtui.engine.models import LOSSES, MODEL_KINDS, Loss, ModelError, build_model
 from gdtui.engine.optimizers import OPTIMIZERS, OptimizerError, get_spec, make_optimizer, parse_lr
 from gdtui.engine.problems import PROBLEMS, Problem, ProblemError, expression_problem, get_problem
 from gdtui.engine.records import Status, StepRecord
 from gdtui.engine.run import Run, RunError, format_graph, resolve_device
 
 # Errors that mean "the user asked for something wrong": one line each, never a traceback.
-USER_ERRORS = (ExpressionError, OptimizerError, ProblemError, RunError)
+USER_ERRORS = (
+    DataError,
+    ExpressionError,
+    LandscapeError,
+    ModelError,
+    OptimizerError,
+    ProblemError,
+    RunError,
+)
 
 __all__ = [
+    "LOSSES",
+    "MODEL_KINDS",
     "OPTIMIZERS",
     "PROBLEMS",
     "USER_ERRORS",
+    "DataError",
+    "Dataset",
     "ExpressionError",
     "History",
     "HistoryView",
+    "LandscapeError",
+    "Loss",
+    "ModelError",
+    "ModelRecord",
+    "ModelRun",
     "OptimizerError",
     "Problem",
     "ProblemError",
+    "Regions",
     "Run",
     "RunError",
     "Status",
     "StepRecord",
+    "Surface",
+    "build_model",
+    "build_model_run",
     "compile_expression",
+    "decision_regions",
     "expression_problem",
     "format_graph",
     "get_problem",
     "get_spec",
+    "landscape",
+    "load_data",
+    "loss_slice",
     "make_optimizer",
     "parse_lr",
+    "regression_surface",
     "resolve_device",
 ]

@@ -274,7 +274,9 @@ class ModelRun:
         """The next epoch's batches of row indices (None: the whole set), from the generator."""
         if self.batch_size is None:
             return [None]
-        perm = torch.randperm(self.n_train, generator=self.generator).to(self.device)
+        perm = torch.randperm(self.n_train, generator=self.generator)
+        if self.device.type == "cuda":  # a pinned, non-blocking copy: no synchronisation
+            perm = perm.pin_memory().to(self.device, non_blocking=True)
         return list(perm.split(self.batch_size))
 
     def _train_step(self) -> None:
