@@ -91,7 +91,9 @@ def regression_surface(run: ModelRun, size: int = 61) -> Surface:
         fn = run.loss_fn.fn
         z = fn(pred, target.expand_as(pred), reduction="none").mean(dim=-1)
     names = run.param_names
-    return Surface(xs, ys, z.numpy(), names[0], names[1], path, (solution[0], solution[1]))
+    return Surface(
+        xs, ys, z.numpy(), names[0], names[1], path, (float(solution[0]), float(solution[1]))
+    )
 
 
 def decision_regions(run: ModelRun, size: int = 60, margin: float = 0.5) -> Regions:

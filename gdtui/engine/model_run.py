@@ -71,10 +71,11 @@ class ModelRecord(StepRecord):
     layers: dict[str, dict[str, float | None]] | None = None
 
     def to_dict(self, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
-        """JSON-ready: ``step``, ``loss``, … as :class:`StepRecord` for a small model, else
-        ``step``, ``loss``, ``grad_norm``, ``update_norm``, ``lr``, ``layers``, ``status``,
-        ``reason`` (``layers`` null on a step without summaries, see ``layer_every``); plus ``epoch``, ``train_loss``, ``val_loss`` (and ``train_accuracy``,
-        ``val_accuracy`` for classification) on an epoch's last step."""
+        """JSON-ready. A small model: :meth:`StepRecord.to_dict`'s keys. A big one (``names``
+        empty): ``step``, ``loss``, ``grad_norm``, ``update_norm``, ``lr``, ``layers`` (null on a
+        step without summaries, see ``layer_every``), ``status``, ``reason``. On an evaluated
+        epoch end both add ``epoch``, ``train_loss``, ``val_loss`` and, for classification,
+        ``train_accuracy`` and ``val_accuracy``."""
         if names:
             out = StepRecord.to_dict(self, names)
         else:
@@ -187,6 +188,9 @@ class ModelRun:
         self.model = model.to(device=self.device, dtype=self.dtype)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.layer_names = tuple(n for n, p in self.model.named_parameters() if p.requires_grad)
+        self.layer_shapes = {
+            n: tuple(p.shape) for n, p in zip(self.layer_names, self.params, strict=True)
+        }
         self.n_scalars = sum(p.numel() for p in self.params)
         self.small = self.n_scalars <= SMALL_MODEL
         self.param_names = scalar_names(self.model) if self.small else ()
