@@ -222,6 +222,8 @@ class ModelRun:
         self.epochs: list[ModelRecord] = []
         self.history = History(self.param_names, capacity=history_capacity)
         self._stats = None if self.small else LayerStats(self.params, seed=seed)
+        self._on_cpu = self.device.type == "cpu"
+        self._ready: list[tuple[tuple[int, float, int | None, bool], np.ndarray]] = []
         self._chunks: DeviceChunks[tuple[int, float, int | None, bool]] = DeviceChunks(
             self.device, chunk_interval
         )
@@ -330,7 +332,11 @@ class ModelRun:
             tail = self._evaluate_all() if evaluate else self._nan
             row = torch.cat([loss.detach().reshape(1), *payload, tail])
         lr = self.optimizer.param_groups[0]["lr"]
-        self._chunks.push((self.taken, lr, self.epoch if evaluate else None, summarise), row)
+        meta = (self.taken, lr, self.epoch if evaluate else None, summarise)
+        if self._on_cpu:  # ready at once: no chunking needed, and no extra copy
+            self._ready.append((meta, row.numpy()))
+        else:
+            self._chunks.push(meta, row)
 
     def _state_values(self) -> list[torch.Tensor]:
         """A small model's optimizer state per scalar (momentum buffers, Adam's moments …)."""
@@ -393,7 +399,11 @@ class ModelRun:
     def _land(self, wait: bool = False) -> list[ModelRecord]:
         """Turn the chunks that reached the host into records, judging each as it lands."""
         out: list[ModelRecord] = []
-        for (number, lr, epoch, summarised), row in self._chunks.poll(wait):
+        if self._on_cpu:
+            landed, self._ready = self._ready, []
+        else:
+            landed = self._chunks.poll(wait)
+        for (number, lr, epoch, summarised), row in landed:
             if self.status is not Status.RUNNING:
                 continue  # steps taken after a stop that was only seen now: not recorded
             record = self._record(number, float(lr), epoch, summarised, row)
@@ -419,6 +429,7 @@ class ModelRun:
         tail = row[len(row) - len(EPOCH_FIELDS) :]
         body = row[1 : len(row) - len(EPOCH_FIELDS)]
         if self.small:
+            body = body.astype(np.float64, copy=False)
             before, grad, after = body[:n], body[n : 2 * n], body[2 * n : 3 * n]
             update = after - before
             grad_norm = float(np.sqrt(np.dot(grad, grad)))
@@ -445,7 +456,7 @@ class ModelRun:
             grad_norm = update_norm = math.nan
             record = ModelRecord(number, loss, (), (), grad_norm, (), (), update_norm, lr, {})
         else:
-            table = body.reshape(len(self.params), len(SUMMARY_FIELDS))
+            table = body.astype(np.float64).reshape(len(self.params), len(SUMMARY_FIELDS))
             grad_norm = float(np.sqrt(np.sum(table[:, 0] ** 2)))
             update_norm = float(np.sqrt(np.sum(table[:, 2] ** 2)))
             layers = {
