@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gdtui.engine import Run, RunError, expression_problem, get_problem
+from gdtui.engine import Run, RunError, expression_problem, format_graph, get_problem
 from gdtui.engine.data import load_data
 from gdtui.engine.landscape import (
     Regions,
@@ -258,6 +258,16 @@ def test_exploding_run_stops_as_diverged() -> None:
     run.run()
     assert run.status == "diverged" and "loss" in run.reason
     assert run.step_count < 500
+
+
+def test_autograd_graph_reaches_every_layer() -> None:
+    run = build_model_run({"name": "moons", "samples": 40}, {"hidden": [4]}, {}, {"steps": 2})
+    run.run()
+    lines = format_graph(run.autograd_graph())
+    text = "\n".join(lines)
+    assert lines[0].startswith("NllLossBackward0")
+    for name in run.layer_names:
+        assert name in text
 
 
 def test_set_lr_and_extend() -> None:

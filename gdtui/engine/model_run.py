@@ -24,6 +24,7 @@ import numbers
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -46,7 +47,7 @@ from gdtui.engine.models import (
 )
 from gdtui.engine.optimizers import closest, get_spec, make_optimizer, parse_lr
 from gdtui.engine.records import Status, StepRecord, finite_or_none
-from gdtui.engine.run import RunError, resolve_device, resolve_dtype
+from gdtui.engine.run import GraphNode, Run, RunError, resolve_device, resolve_dtype
 
 SMALL_MODEL = 8  # models with at most this many scalars keep the per-scalar record
 EPOCH_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
@@ -236,6 +237,7 @@ class ModelRun:
         self.eval_every = eval_every or max(1, math.ceil(10 / self.steps_per_epoch))
         self._state_layout: list[tuple[str, list[torch.Tensor | None]]] | None = None
         self._explode_limit: float | None = None
+        self._last_loss: torch.Tensor | None = None
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -307,6 +309,7 @@ class ModelRun:
         self.optimizer.zero_grad()
         loss = self.loss_fn(self.model(x), target)
         loss.backward()
+        self._last_loss = loss
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         if self.small:
             with torch.no_grad():
@@ -526,6 +529,14 @@ class ModelRun:
         for _ in self.steps(count):
             pass
         return self.last_record
+
+    def autograd_graph(self) -> GraphNode | None:
+        """The graph ``backward()`` walked for the last step, as :meth:`Run.autograd_graph`
+        gives it (leaves named after the parameter tensors)."""
+        view = SimpleNamespace(
+            _last_loss=self._last_loss, params=self.params, param_names=self.layer_names
+        )
+        return Run.autograd_graph(view)  # type: ignore[arg-type]
 
     def epoch_curves(self) -> dict[str, np.ndarray]:
         """Per completed epoch (recorded): ``step``, ``epoch`` and the :data:`EPOCH_FIELDS`
