@@ -99,7 +99,7 @@ def main() -> None:
         check=True,
     )
     print(bench.stdout, flush=True)
-    out["overhead_cuda_layer_every_10"] = json.loads(bench.stdout.strip().splitlines()[-1])
+    out["overhead_cuda_default"] = json.loads(bench.stdout.strip().splitlines()[-1])
     bench = subprocess.run(
         [
             sys.executable,

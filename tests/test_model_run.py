@@ -123,7 +123,7 @@ def test_record_shapes_small_and_big() -> None:
     rows = [json.loads(json.dumps(r.to_dict(big.param_names))) for r in records]
     assert set(rows[0]["layers"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}
     assert set(rows[0]["layers"]["0.weight"]) == set(SUMMARY_FIELDS)
-    assert rows[1]["layers"] is None  # summaries every 10th step, and on the last
+    assert rows[1]["layers"] is None  # summaries every 20th step, and on the last
     assert rows[2]["layers"] is not None and "params" not in rows[2]
     assert rows[2]["epoch"] == 3 and 0 <= rows[2]["val_accuracy"] <= 1
     # plain SGD: Δ = −lr·∇ exactly, so every effective learning rate is lr and cos is 1

@@ -158,7 +158,7 @@ class ModelRun:
         explode_factor: float = 1e10,
         history_capacity: int = 1 << 16,
         chunk_interval: float = 0.5,
-        layer_every: int = 10,
+        layer_every: int = 20,
         eval_every: int | None = None,
     ) -> None:
         if max_steps is not None and (
