@@ -10,8 +10,20 @@ Build a run from Python::
 """
 
 from gdtui.engine.curvature import CurvatureError
+from gdtui.engine.data import DataError, Dataset, load_data
 from gdtui.engine.expression import ExpressionError, compile_expression
 from gdtui.engine.history import History, HistoryView
+from gdtui.engine.landscape import (
+    LandscapeError,
+    Regions,
+    Surface,
+    decision_regions,
+    landscape,
+    loss_slice,
+    regression_surface,
+)
+from gdtui.engine.model_run import ModelRecord, ModelRun, build_model_run
+from gdtui.engine.models import LOSSES, MODEL_KINDS, Loss, ModelError, build_model
 from gdtui.engine.optimizers import (
     OPTIMIZERS,
     OptimizerError,
@@ -41,7 +53,10 @@ from gdtui.settings import SettingError
 # callers of gdtui.settings.
 USER_ERRORS = (
     CurvatureError,
+    DataError,
     ExpressionError,
+    LandscapeError,
+    ModelError,
     OptimizerError,
     ProblemError,
     RunError,
@@ -52,30 +67,51 @@ USER_ERRORS = (
 
 __all__ = [
     "DTYPES",
+    "LOSSES",
+    "MODEL_KINDS",
     "OPTIMIZERS",
     "PROBLEMS",
     "USER_ERRORS",
+    "CurvatureError",
+    "DataError",
+    "Dataset",
     "ExpressionError",
     "History",
     "HistoryView",
+    "LandscapeError",
+    "Loss",
+    "ModelError",
+    "ModelRecord",
+    "ModelRun",
     "OptimizerError",
     "OptimizerSpec",
     "Problem",
     "ProblemError",
+    "Regions",
     "Run",
     "RunError",
+    "ScheduleError",
     "SettingError",
     "Status",
     "StepRecord",
+    "Surface",
+    "SweepError",
+    "build_model",
+    "build_model_run",
     "check_hyperparameters",
     "compile_expression",
+    "decision_regions",
     "describe_device",
     "expression_problem",
     "format_graph",
     "get_problem",
     "get_spec",
+    "landscape",
+    "load_data",
+    "loss_slice",
     "make_optimizer",
     "parse_lr",
+    "regression_surface",
     "resolve_device",
     "resolve_dtype",
 ]
