@@ -38,6 +38,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 COMMANDS = ("launch", "run", "sweep", "list", "screenshot", "serve")
+LISTS = ("problems", "optimizers", "scenarios", "datasets", "models", "losses", "schedules")
 MESSAGE_LIMIT = 1000
 """Longest error line printed; any value a message repeats is cut well before this."""
 VALUE_LIMIT = 60
@@ -102,6 +103,29 @@ def _add_overrides(parser: argparse.ArgumentParser, *, steps: bool = True) -> No
         default=[],
         metavar="NAME=VALUE,...",
         help="an option of a built-in loss, e.g. --option l2=50 or --option a=1,b=100",
+    )
+    group.add_argument(
+        "--noise",
+        metavar="SIGMA",
+        help="add N(0, σ²) noise to a formula's gradient, as a mini-batch would",
+    )
+    group.add_argument(
+        "--data",
+        metavar="NAME|FILE.csv",
+        help="learn from data: a data set (see: gdtui list datasets) or a CSV file",
+    )
+    group.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    group.add_argument(
+        "--model", metavar="KIND", help="linear, logistic, mlp or cnn (see: gdtui list models)"
+    )
+    group.add_argument("--hidden", metavar="N,N,...", help="an mlp's hidden layer sizes")
+    group.add_argument(
+        "--loss-fn", metavar="NAME", help="a model's loss function (see: gdtui list losses)"
+    )
+    group.add_argument(
+        "--batch-size",
+        metavar="N|full",
+        help="rows per step: full (gradient descent), N (mini-batch), 1 (stochastic)",
     )
     group.add_argument("--optimizer", metavar="NAME", help="see: gdtui list optimizers")
     group.add_argument("--lr", metavar="RATE", help="learning rate, a number above 0")
@@ -216,12 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser(
         "list",
-        help="list problems, optimizers or scenarios",
-        description="List the built-in problems, the optimizers or the built-in scenarios.",
+        help="list problems, optimizers, scenarios, datasets, models, losses or schedules",
+        description="List what can be chosen: " + ", ".join(LISTS) + " (default: all).",
     )
-    lst.add_argument(
-        "what", nargs="?", choices=("problems", "optimizers", "scenarios"), help="default: all"
-    )
+    lst.add_argument("what", nargs="?", choices=LISTS, help="default: all")
 
     shot = sub.add_parser(
         "screenshot",
@@ -321,6 +343,55 @@ def _number(text: str, what: str) -> float:
         raise UsageError(f"{what} must be a number, got '{_shown(text)}'") from None
 
 
+def _model_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--data``, ``--target``, ``--model``, ``--hidden``, ``--loss-fn``, ``--batch-size``,
+    ``--noise`` as scenario overrides (their values are checked by the scenario and engine)."""
+    out: dict[str, Any] = {}
+    data = _named("--data", getattr(args, "data", None), "datasets")
+    target = getattr(args, "target", None)
+    if data is not None:
+        text = data.strip()
+        if text.lower().endswith(".csv") or "/" in text:
+            from gdtui.files import FileInputError, expand_path
+
+            try:
+                out["data"] = {"path": str(expand_path(text).resolve())}
+            except FileInputError as err:
+                raise UsageError(f"--data {err}") from None
+            if target is None:
+                raise UsageError("--data FILE.csv needs --target COLUMN (the column to predict)")
+        else:
+            out["data"] = {"name": text}
+    if target is not None:
+        out["data_target"] = _named("--target", target, "datasets")
+    kind = _named("--model", getattr(args, "model", None), "models")
+    hidden = getattr(args, "hidden", None)
+    model: dict[str, Any] = {}
+    if kind is not None:
+        model["kind"] = kind.strip()
+    if hidden is not None:
+        try:
+            model["hidden"] = [int(v) for v in hidden.split(",") if v.strip()]
+        except ValueError:
+            raise UsageError(
+                f"--hidden expects whole numbers such as 32,32, got '{_shown(hidden)}'"
+            ) from None
+    if model:
+        out["model"] = model
+    out["loss_fn"] = _named("--loss-fn", getattr(args, "loss_fn", None), "losses")
+    batch = getattr(args, "batch_size", None)
+    if batch is not None:
+        text = batch.strip()
+        out["batch_size"] = int(text) if text.isdigit() else text
+    noise = getattr(args, "noise", None)
+    if noise is not None:
+        value = _number(noise, "--noise")
+        if not 0 <= value < math.inf:
+            raise UsageError(f"--noise must be a finite number ≥ 0, got {settings.shown(noise)}")
+        out["noise"] = value
+    return out
+
+
 def _named(option: str, value: str | None, listing: str) -> str | None:
     """A name typed after ``option``; an empty one is refused, not taken for the default."""
     if value is not None and not value.strip():
@@ -363,6 +434,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     }
     if getattr(args, "command", None) != "screenshot":
         out["steps"] = _checked(settings.check_steps, getattr(args, "steps", None))
+    out.update(_model_overrides(args))
     out["schedule"] = _named("--schedule", getattr(args, "schedule", None), "schedules")
     if schedule_args:
         out["schedule_args"] = schedule_args
@@ -408,7 +480,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = sys.stdout
     from gdtui.report import RecordWriter
 
-    writer = RecordWriter(out, fmt, names)
+    model = scenario.is_model
+    layers = run.layer_names if model and not names else ()
+    writer = RecordWriter(out, fmt, names, layers=layers, model=model)
     streaming = fmt != "summary"
     recorder = None if record_path is None else RunRecorder(record_path, scenario, run)
     start = time.perf_counter()
@@ -445,7 +519,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         rate = run.step_count / elapsed if elapsed > 0 else float("inf")
         lines = [
             f"scenario   {scenario.name} ({scenario.source})",
-            f"problem    {run.problem.name}: {run.problem.expression}",
+            *_what_is_descended(scenario, run),
             f"optimizer  {run.optimizer_name}, lr {scenario.effective_lr:g}"
             + (f", {_hyper_text(scenario.hyper)}" if scenario.hyper else "")
             + (f", schedule {scenario.schedule}" if scenario.schedule else ""),
@@ -454,12 +528,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"status     {run.status}: {run.reason}",
         ]
         if last is not None:
-            point = ", ".join(f"{n} = {v:.10g}" for n, v in zip(names, last.params, strict=True))
-            lines += [
-                f"loss       {last.loss:.10g} (before the last step)",
-                f"params     {point}",
-                f"grad norm  {last.grad_norm:.6g}",
-            ]
+            lines.append(f"loss       {last.loss:.10g} (before the last step)")
+            if names:
+                point = ", ".join(
+                    f"{n} = {v:.10g}" for n, v in zip(names, last.params, strict=True)
+                )
+                lines.append(f"params     {point}")
+            lines.append(f"grad norm  {_number_text(last.grad_norm)}")
+        if model and run.step_count:
+            lines.append(f"epochs     {run.epoch} ({run.steps_per_epoch} steps each)")
+            lines.append(_evaluation_text(run.evaluate()))
         lines.append(f"time       {elapsed:.3f} s ({rate:,.0f} steps/s)")
         print("\n".join(lines), file=out)
     return EXIT_OK
@@ -541,7 +619,8 @@ class RunRecorder:
             "version": 1,
             "scenario": scenario.name,
             "source": scenario.source,
-            "problem": run.problem.expression,
+            "problem": None if scenario.is_model else run.problem.expression,
+            "data": dict(scenario.data) if scenario.is_model else None,
             "params": list(self.names),
             "optimizer": run.optimizer_name,
             "lr": run.lr,
@@ -646,6 +725,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _what_is_descended(scenario: Any, run: Any) -> list[str]:
+    """The summary's lines that say what is trained: a formula, or data, a model and a loss."""
+    if not scenario.is_model:
+        return [f"problem    {run.problem.name}: {run.problem.expression}"]
+    from gdtui.engine.models import describe_model
+
+    data = run.dataset
+    batch = "full batch" if run.batch_size is None else f"batches of {run.batch_size}"
+    return [
+        f"data       {data.name}: {data.n_train} training and {len(data.y_val)} validation "
+        f"rows, {data.n_features} features ({data.task})",
+        f"model      {describe_model(run.model)}; loss {run.loss_fn.name}; {batch}",
+    ]
+
+
+def _evaluation_text(values: dict[str, float | None]) -> str:
+    parts = [f"train loss {_number_text(values.get('train_loss'))}"]
+    parts.append(f"validation loss {_number_text(values.get('val_loss'))}")
+    for key, label in (("train_accuracy", "train"), ("val_accuracy", "validation")):
+        value = values.get(key)
+        if value is not None:
+            parts.append(f"{label} accuracy {value:.1%}")
+    return "now        " + ", ".join(parts)
+
+
 def _checked_lr(option: str, text: str) -> float:
     try:
         return settings.parse_lr(text)
@@ -692,6 +796,44 @@ def cmd_list(args: argparse.Namespace) -> int:
         lines = ["scenarios (gdtui run NAME, gdtui launch NAME, or a .toml path):"]
         for name in builtin_names():
             lines.append(f"  {name:24s} {load_scenario(name).title}")
+        blocks.append("\n".join(lines))
+    if what in (None, "datasets"):
+        from gdtui.engine.data import GENERATED, SKLEARN
+
+        lines = [
+            "datasets (--data NAME, or --data FILE.csv --target COLUMN; [data] in a scenario):"
+        ]
+        for name, (task, samples, noise) in GENERATED.items():
+            lines.append(f"  {name:14s} generated, {task}: {samples} rows, noise {noise:g}")
+        for name, (_, task) in SKLEARN.items():
+            lines.append(f"  {name:14s} scikit-learn's, {task} (needs: pip install 'gdtui[data]')")
+        blocks.append("\n".join(lines))
+    if what in (None, "models"):
+        lines = ["models (--model KIND, --hidden N,N for mlp; [model] in a scenario):"]
+        about = {
+            "linear": "one torch.nn.Linear layer (linear regression, or logits for classes)",
+            "logistic": "torch.nn.Linear for class labels (logistic regression)",
+            "mlp": "Linear → activation → … → Linear, hidden sizes from --hidden (default 16,16)",
+            "cnn": "a small convolutional network, for image data (digits)",
+        }
+        from gdtui.engine.models import MODEL_KINDS
+
+        lines += [f"  {kind:10s} {about.get(kind, '')}" for kind in MODEL_KINDS]
+        blocks.append("\n".join(lines))
+    if what in (None, "losses"):
+        from gdtui.engine.models import CLASS_ONLY, LOSSES
+
+        lines = ["losses (--loss-fn NAME; [loss] fn in a scenario), from torch.nn.functional:"]
+        for name, fn in LOSSES.items():
+            kind = "class labels" if name in CLASS_ONLY else "any target"
+            lines.append(f"  {name:16s} F.{fn.__name__} ({kind})")
+        blocks.append("\n".join(lines))
+    if what in (None, "schedules"):
+        from gdtui.engine.schedules import SCHEDULES
+
+        lines = ["schedules (--schedule NAME --schedule-arg K=V; [schedule] in a scenario):"]
+        for name, spec in SCHEDULES.items():
+            lines.append(f"  {name:12s} {spec.torch_name}: {spec.description}")
         blocks.append("\n".join(lines))
     print("\n\n".join(blocks))
     return EXIT_OK

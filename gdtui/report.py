@@ -1,5 +1,10 @@
 """Records as text: table, CSV, JSON, JSON lines and a final summary.
 
+A run of a formula, or of a model with at most 8 scalars, has per-parameter columns. A bigger
+model's records have per-tensor summaries instead (``layers``: for each parameter tensor,
+:data:`LAYER_FIELDS`), and every model record may carry the epoch-end evaluations
+(:data:`EPOCH_KEYS`).
+
 Shared by ``gdtui run`` (streaming, one record at a time) and the app's export. Numbers are
 written as they are in the record (``repr`` precision in CSV and JSON); only the table rounds.
 """
@@ -8,12 +13,69 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 FORMATS = ("table", "csv", "json", "jsonl", "summary")
 OPTIONAL_KEYS = ("lambda_max",)
 """Record keys present only when a run measures them (``[run] curvature_every``)."""
+EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+"""Keys a model's record carries at an evaluated epoch end."""
+LAYER_FIELDS = (
+    "grad_norm",
+    "param_norm",
+    "update_norm",
+    "ratio",
+    "cos",
+    "eff_lr_median",
+    "eff_lr_p10",
+    "eff_lr_p90",
+)
+"""Per-tensor summary fields of a big model's record (``layers``), as the engine names them."""
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: those become null (for the nested per-layer numbers)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def clean_layers(layers: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+    """``layers`` with non-finite numbers as None."""
+    if not layers:
+        return layers
+    return {
+        name: None if fields is None else {k: _finite(v) for k, v in fields.items()}
+        for name, fields in layers.items()
+    }
+
+
+def layer_csv_header(layers: Sequence[str], fields: Sequence[str] = LAYER_FIELDS) -> list[str]:
+    """CSV columns of a big model's run: the whole-model numbers, the epoch's, then
+    ``LAYER.FIELD`` for every tensor."""
+    cols = ["step", "loss", "grad_norm", "update_norm", "lr", *EPOCH_KEYS]
+    cols += [f"{layer}.{f}" for layer in layers for f in fields]
+    return [*cols, "status", "reason"]
+
+
+def layer_csv_row(
+    row: dict[str, Any], layers: Sequence[str], fields: Sequence[str] = LAYER_FIELDS
+) -> list:
+    """One big-model record dict as CSV cells (empty where a step has no summaries)."""
+
+    def cell(value: Any) -> Any:
+        return "" if value is None else value
+
+    out: list[Any] = [row["step"], cell(row["loss"]), cell(row.get("grad_norm"))]
+    out += [cell(row.get("update_norm")), row["lr"]]
+    out += [cell(row.get(k)) for k in EPOCH_KEYS]
+    summaries = row.get("layers") or {}
+    for layer in layers:
+        values = summaries.get(layer) or {}
+        out += [cell(values.get(f)) for f in fields]
+    return [*out, row.get("status", ""), cell(row.get("reason"))]
 
 
 def _fmt(value: float | None, width: int = 11) -> str:
@@ -65,7 +127,17 @@ def csv_row(
 class RecordWriter:
     """Writes record dicts to ``out`` in one format, as they come (``summary`` writes none)."""
 
-    def __init__(self, out: TextIO, fmt: str, names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        fmt: str,
+        names: Sequence[str],
+        *,
+        layers: Sequence[str] = (),
+        model: bool = False,
+    ) -> None:
+        """``names``: per-scalar parameter names (empty for a big model, whose ``layers`` are
+        its parameter tensors' names); ``model``: records may carry epoch evaluations."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
         self.out = out
@@ -75,10 +147,22 @@ class RecordWriter:
         self._csv = csv.writer(out, lineterminator="\n") if fmt == "csv" else None
         self._state_keys: tuple[str, ...] | None = None
         self._extra: tuple[str, ...] = ()
+        self.layers = tuple(layers)
+        self.model = model or bool(self.layers)
+        self._by_layer = bool(self.layers) and not self.names
 
     def write(self, row: dict[str, Any]) -> None:
         """Write one record dict."""
         fmt = self.fmt
+        if row.get("layers") and fmt in ("json", "jsonl"):
+            row = {**row, "layers": clean_layers(row["layers"])}
+        if fmt == "csv" and self._by_layer:
+            assert self._csv is not None
+            if self.count == 0:
+                self._csv.writerow(layer_csv_header(self.layers))
+            self._csv.writerow(layer_csv_row(row, self.layers))
+            self.count += 1
+            return
         if fmt == "jsonl":
             self.out.write(json.dumps(row, allow_nan=False) + "\n")
         elif fmt == "json":
@@ -88,6 +172,8 @@ class RecordWriter:
             if self._state_keys is None:
                 self._state_keys = tuple(row.get("state", {}))
                 self._extra = tuple(k for k in OPTIONAL_KEYS if k in row)
+                if self.model:
+                    self._extra += EPOCH_KEYS
                 self._csv.writerow(csv_header(self.names, self._state_keys, self._extra))
             self._csv.writerow(csv_row(row, self.names, self._state_keys, self._extra))
         elif fmt == "table":
@@ -102,21 +188,36 @@ class RecordWriter:
             self.out.write("[]\n" if self.count == 0 else "\n]\n")
         elif self.fmt == "csv" and self.count == 0:
             assert self._csv is not None
-            self._csv.writerow(csv_header(self.names))
+            if self._by_layer:
+                self._csv.writerow(layer_csv_header(self.layers))
+            else:
+                self._csv.writerow(csv_header(self.names, (), EPOCH_KEYS if self.model else ()))
         self.out.flush()
 
     def _table_header(self) -> str:
         cols = [f"{'step':>7}", f"{'loss':>11}"]
         for n in self.names:
             cols += [f"{n:>11}", f"{'∇' + n:>11}", f"{'Δ' + n:>11}"]
-        cols += [f"{'‖∇‖':>11}", f"{'lr':>9}", "status"]
+        cols += [f"{'‖∇‖':>11}", f"{'lr':>9}"]
+        if self.model:
+            cols += [f"{'epoch':>5}", f"{'val loss':>11}", f"{'val acc':>7}"]
+        cols.append("status")
         return " ".join(cols)
 
     def _table_row(self, row: dict[str, Any]) -> str:
         cols = [f"{row['step']:>7}", _fmt(row["loss"])]
         for n in self.names:
             cols += [_fmt(row["params"][n]), _fmt(row["grad"][n]), _fmt(row["update"][n])]
-        cols += [_fmt(row["grad_norm"]), _fmt(row["lr"], 9), row.get("status", "")]
+        cols += [_fmt(row.get("grad_norm")), _fmt(row["lr"], 9)]
+        if self.model:
+            epoch = row.get("epoch")
+            accuracy = row.get("val_accuracy")
+            cols += [
+                f"{'' if epoch is None else epoch:>5}",
+                _fmt(row.get("val_loss")) if epoch is not None else " " * 11,
+                f"{accuracy:7.1%}" if accuracy is not None else " " * 7,
+            ]
+        cols.append(row.get("status", ""))
         return " ".join(cols)
 
 

@@ -20,16 +20,27 @@ from gdtui import settings
 from gdtui.engine import (
     PROBLEMS,
     USER_ERRORS,
+    OptimizerError,
     Problem,
     ProblemError,
     Run,
+    RunError,
     check_hyperparameters,
     expression_problem,
     get_problem,
     get_spec,
 )
 from gdtui.engine.curvature import CurvatureError, problem_lambda_max
+from gdtui.engine.data import DATA_KEYS
 from gdtui.engine.expression import check_name
+from gdtui.engine.model_run import (
+    LOSS_KEYS,
+    MODEL_KEYS,
+    ModelRun,
+    build_model_run,
+    parse_batch_size,
+)
+from gdtui.engine.models import LOSSES, MODEL_KINDS, ModelError
 from gdtui.engine.schedules import (
     SCHEDULES,
     check_schedule,
@@ -37,7 +48,7 @@ from gdtui.engine.schedules import (
     make_scheduler,
     step_scheduler,
 )
-from gdtui.files import FileInputError, read_text_file
+from gdtui.files import FileInputError, expand_path, read_text_file
 from gdtui.safetext import visible
 from gdtui.suggest import closest
 
@@ -74,6 +85,17 @@ class Scenario:
     schedule: str | None = None
     schedule_args: Mapping[str, Any] = field(default_factory=dict)
     curvature_every: int = 0
+    noise: float = 0.0
+    data: Mapping[str, Any] | None = None
+    model: Mapping[str, Any] = field(default_factory=dict)
+    loss_fn: str | None = None
+    batch_size: int | str | None = None
+    base_dir: str | None = None
+
+    @property
+    def is_model(self) -> bool:
+        """True for learning from data (``[data]``): a torch.nn model, not a formula."""
+        return self.data is not None
 
     @property
     def effective_lr(self) -> float:
@@ -88,10 +110,43 @@ class Scenario:
 
     def problem(self) -> Problem:
         """The problem this scenario descends, from its start point."""
+        if self.is_model:
+            raise ScenarioError(
+                f"{self.source}: a scenario with [data] trains a model; it has no formula"
+            )
         return self.base_problem().with_init(self.init or None)
+
+    def build_model_run(self, max_steps: int | bool | None = True, **kwargs: Any) -> ModelRun:
+        """A fresh :class:`~gdtui.engine.ModelRun` from ``[data]``, ``[model]``, ``[loss]``."""
+        budget = self.steps if max_steps is True else max_steps
+        run: dict[str, Any] = {
+            "batch_size": "full" if self.batch_size is None else self.batch_size,
+            "seed": self.seed,
+            "tolerance": self.tolerance,
+            "dtype": self.dtype,
+            "device": self.device,
+        }
+        if budget:
+            run["steps"] = budget
+        try:
+            return build_model_run(
+                dict(self.data or {}),
+                dict(self.model),
+                {} if self.loss_fn is None else {"fn": self.loss_fn},
+                run,
+                optimizer=self.optimizer,
+                lr=self.effective_lr,
+                hyper=self.hyper,
+                base_dir=self.base_dir,
+                **kwargs,
+            )
+        except USER_ERRORS as err:
+            raise ScenarioError(f"{visible(self.source, PATH_LIMIT)}: {err}") from None
 
     def build_run(self, max_steps: int | bool | None = True, **kwargs: Any) -> Run:
         """A fresh run; ``max_steps=True`` means the scenario's own step budget."""
+        if self.is_model:
+            return self.build_model_run(max_steps, **kwargs)
         budget = self.steps if max_steps is True else max_steps
         run = Run(
             self.problem(),
@@ -103,6 +158,7 @@ class Scenario:
             dtype=self.dtype,
             device=self.device,
             seed=self.seed,
+            noise=self.noise,
             **kwargs,
         )
         if self.schedule is not None:
@@ -122,6 +178,16 @@ class Scenario:
         drops hyper-parameters meant for the old one.
         """
         given = {k: v for k, v in changes.items() if v is not None}
+        if "loss" in given or "expression" in given:  # a formula: no data, no model
+            for key in ("data", "model", "loss_fn", "batch_size"):
+                given.setdefault(key, None if key != "model" else {})
+        if "data" in given and not self.is_model:  # a model's default float type
+            given.setdefault("dtype", "float32")
+        if "data" in given:  # learning from data: no formula
+            given.setdefault("loss", None)
+            given.setdefault("expression", None)
+            given.setdefault("init", {})
+            given.setdefault("options", {})
         if "loss" in given:
             given.setdefault("expression", None)
             given.setdefault("init", {})
@@ -214,16 +280,30 @@ def _string(where: str, field_name: str, value: Any) -> str:
     return value
 
 
-def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
-    """Check a parsed TOML table and build a :class:`Scenario`; errors name ``source``."""
+def parse_scenario(
+    data: Mapping[str, Any], name: str, source: str, base_dir: str | None = None
+) -> Scenario:
+    """Check a parsed TOML table and build a :class:`Scenario`; errors name ``source``.
+
+    ``base_dir`` (the file's folder) anchors a relative ``[data] path``."""
     where = source
     _check_keys(
         where,
         data,
-        ["title", "description", "problem", "optimizer", "run", "schedule"],
+        [
+            "title",
+            "description",
+            "problem",
+            "data",
+            "model",
+            "loss",
+            "optimizer",
+            "run",
+            "schedule",
+        ],
         "the file",
     )
-    for section in ("problem", "optimizer", "run", "schedule"):
+    for section in ("problem", "data", "model", "loss", "optimizer", "run", "schedule"):
         if section in data and not isinstance(data[section], dict):
             raise _fail(where, f"[{section}] must be a table, got {_shown(data[section])}")
     problem = dict(data.get("problem", {}))
@@ -234,6 +314,20 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
     values["title"] = _string(where, "title", data.get("title", name))
     values["description"] = _string(where, "description", data.get("description", ""))
 
+    if "data" in data:
+        if "problem" in data:
+            raise _fail(where, "give either [problem] (a formula) or [data] (a model), not both")
+        values.update(_data_tables(where, data, run))
+        values["base_dir"] = base_dir
+        problem = {"loss": "quadratic"}  # placeholder, dropped below
+    else:
+        for section in ("model", "loss"):
+            if section in data:
+                raise _fail(where, f"[{section}] needs a [data] table (the data to learn from)")
+        if "batch_size" in run:
+            raise _fail(where, "[run] batch_size is for a model on [data]; a formula has no data")
+    if "noise" in problem:
+        values["noise"] = _number(where, "[problem] noise", problem.pop("noise"))
     loss = problem.pop("loss", None)
     expression = problem.pop("expression", None)
     init = problem.pop("init", {})
@@ -280,9 +374,14 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
         values["schedule"] = _string(where, "[schedule] name", schedule.pop("name"))
         values["schedule_args"] = schedule  # checked against the real constructor below
 
-    _check_keys(
-        where, run, ["steps", "seed", "tolerance", "dtype", "device", "curvature_every"], "[run]"
-    )
+    run_keys = ["steps", "seed", "tolerance", "dtype", "device", "curvature_every"]
+    if "data" in data:
+        run_keys.append("batch_size")
+        values["dtype"] = "float32"  # a model's default; [run] dtype says otherwise
+        values["loss"] = None
+        values["options"] = {}
+        values["init"] = {}
+    _check_keys(where, run, run_keys, "[run]")
     if "curvature_every" in run:
         values["curvature_every"] = _every(where, run["curvature_every"])
     checks = {
@@ -334,6 +433,8 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
         checked["schedule"] = spec.name
     elif scenario.schedule_args:
         raise _fail(where, "schedule arguments given without a schedule name")
+    if scenario.is_model:
+        return _validated_model(scenario, where, checked)
     if scenario.loss is not None and scenario.loss.strip().lower() not in PROBLEMS:
         loss = scenario.loss
         raise _fail(
@@ -356,7 +457,65 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
         section = _section_of(err) if where else ""
         raise _fail(where, f"{section}{err}") from None
     options = {k: float(v) for k, v in scenario.options.items()}
+    checked["noise"] = _noise(where, scenario.noise)
     return replace(scenario, optimizer=spec.name, hyper=hyper, options=options, **checked)
+
+
+def _noise(where: str | None, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        raise _fail(where, f"[problem] noise must be a finite number ≥ 0, got {_shown(value)}")
+    return float(value)
+
+
+def _validated_model(scenario: Scenario, where: str | None, checked: dict[str, Any]) -> Scenario:
+    """The cheap checks of a model scenario; the data is loaded when the run is built."""
+    if scenario.schedule is not None or scenario.curvature_every:
+        raise _fail(
+            where,
+            "[schedule] and [run] curvature_every are for a formula's [problem]; "
+            "a model on [data] does not have them yet",
+        )
+    if scenario.noise:
+        raise _fail(where, "[problem] noise is for a formula; a model's batches are its noise")
+    try:
+        spec = get_spec(scenario.optimizer)
+        hyper = check_hyperparameters(spec, scenario.hyper)
+        if scenario.batch_size is not None:
+            parse_batch_size(scenario.batch_size)
+        if scenario.loss_fn is not None and scenario.loss_fn.strip().lower() not in LOSSES:
+            fn = scenario.loss_fn
+            raise ModelError(
+                f"unknown loss function '{_name(fn)}'{closest(fn.strip().lower(), LOSSES)}; "
+                f"choose one of: {', '.join(LOSSES)}"
+            )
+        kind = scenario.model.get("kind")
+        if kind is not None and str(kind).strip().lower() not in MODEL_KINDS:
+            raise ModelError(
+                f"unknown model kind '{_name(str(kind))}'{closest(str(kind), MODEL_KINDS)}; "
+                f"choose one of: {', '.join(MODEL_KINDS)}"
+            )
+    except USER_ERRORS as err:
+        section = {OptimizerError: "[optimizer] ", RunError: "[run] ", ModelError: ""}
+        prefix = section.get(type(err), "") if where else ""
+        raise _fail(where, f"{prefix}{err}") from None
+    return replace(scenario, optimizer=spec.name, hyper=hyper, **checked)
+
+
+def _data_tables(where: str, data: Mapping[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """``[data]``, ``[model]``, ``[loss]`` and ``[run] batch_size``: names checked here, values by
+    the engine when the run is built (:func:`gdtui.engine.build_model_run`)."""
+    table = dict(data["data"])
+    _check_keys(where, table, list(DATA_KEYS), "[data]")
+    model = dict(data.get("model", {}))
+    _check_keys(where, model, list(MODEL_KEYS), "[model]")
+    loss = dict(data.get("loss", {}))
+    _check_keys(where, loss, list(LOSS_KEYS), "[loss]")
+    out: dict[str, Any] = {"data": table, "model": model}
+    if "fn" in loss:
+        out["loss_fn"] = _string(where, "[loss] fn", loss["fn"])
+    if "batch_size" in run:
+        out["batch_size"] = run.pop("batch_size")
+    return out
 
 
 def _every(where: str | None, value: Any) -> int:
@@ -406,7 +565,8 @@ def load_file(path: str | Path, name: str | None = None) -> Scenario:
             f"{where}: not valid TOML: arrays or tables nested too deeply"
         ) from None
     try:
-        return parse_scenario(data, name or Path(path).stem, where)
+        folder = str(expand_path(path).resolve().parent)
+        return parse_scenario(data, name or Path(path).stem, where, folder)
     except RecursionError:  # a deeply nested value shown in a message
         raise ScenarioError(f"{where}: a value is nested too deeply") from None
 
@@ -452,6 +612,21 @@ def resolve_scenario(
     hyper = changes.pop("hyper", None)
     options = changes.pop("options", None)
     schedule_args = changes.pop("schedule_args", None)
+    model = changes.pop("model", None)
+    target = changes.pop("data_target", None)
+    if changes.get("data") is not None and target is not None:
+        changes["data"] = {**changes["data"], "target": target}
+    elif target is not None:
+        if not scenario.is_model:
+            raise ScenarioError("--target is for a scenario with data (give --data FILE.csv)")
+        changes["data"] = {**(scenario.data or {}), "target": target}
+    if model:
+        if not scenario.is_model and changes.get("data") is None:
+            raise ScenarioError("--model and --hidden are for a scenario with data (give --data)")
+        base = {} if changes.get("data") is not None else dict(scenario.model)
+        if "kind" in model and model["kind"] != base.get("kind"):
+            base = {}  # a new kind: its own defaults (hidden is for mlp only)
+        changes["model"] = {**base, **model}
     if changes.get("schedule") is not None:  # a new schedule: only the arguments given with it
         changes["schedule_args"] = dict(schedule_args or {})
     elif schedule_args:

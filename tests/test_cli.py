@@ -24,7 +24,7 @@ import torch
 
 from gdtui import __version__, cli
 from gdtui.engine import OPTIMIZERS, PROBLEMS, Run
-from gdtui.scenario import builtin_names
+from gdtui.scenario import builtin_names, load_scenario
 
 REPO = Path(__file__).resolve().parent.parent
 FORMATS = ("table", "csv", "json", "jsonl", "summary")
@@ -152,8 +152,159 @@ CHECKS = {
 }
 
 
+FORMULA_BUILTINS = [n for n in builtin_names() if not load_scenario(n).is_model]
+MODEL_BUILTINS = [n for n in builtin_names() if load_scenario(n).is_model]
+
+
+def _check_model(fmt: str, out: str) -> None:
+    """A model run's 5 records: step and loss always; per-scalar or per-layer columns."""
+    if fmt == "summary":
+        assert "steps      5" in out
+        assert [line for line in out.splitlines() if line.startswith("now ")]
+        assert "validation loss" in out
+        return
+    if fmt == "table":
+        lines = out.splitlines()
+        assert lines[0].split()[:2] == ["step", "loss"] and "epoch" in lines[0]
+        assert [int(line.split()[0]) for line in lines[1:6]] == [1, 2, 3, 4, 5]
+        return
+    if fmt == "csv":
+        records = list(csv.DictReader(io.StringIO(out)))
+        assert {"step", "loss", "lr", "epoch", "val_loss", "status"} <= set(records[0])
+    else:
+        records = json.loads(out) if fmt == "json" else [json.loads(x) for x in out.splitlines()]
+        assert all(("params" in r) != ("layers" in r) for r in records)
+    assert [int(r["step"]) for r in records] == [1, 2, 3, 4, 5]
+    assert all(math.isfinite(float(r["loss"])) for r in records)
+    assert [r["status"] for r in records] == ["running"] * 4 + ["finished"]
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
-@pytest.mark.parametrize("scenario", builtin_names())
+@pytest.mark.parametrize("scenario", MODEL_BUILTINS)
+def test_every_format_for_every_model_builtin(
+    capsys: pytest.CaptureFixture[str], scenario: str, fmt: str
+) -> None:
+    code, out, err = gdtui(capsys, "run", scenario, "--steps", "5", "--format", fmt)
+    assert code == 0, err
+    assert err == ""
+    _check_model(fmt, out)
+
+
+def test_big_model_records_have_layer_summaries(capsys: pytest.CaptureFixture[str]) -> None:
+    records = run_json(capsys, "full-batch-vs-sgd", "--steps", "11")
+    first = records[0]
+    assert "params" not in first
+    assert set(first["layers"]) == {
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+        "4.weight",
+        "4.bias",
+    }
+    from gdtui.engine.layer_stats import SUMMARY_FIELDS
+    from gdtui.report import LAYER_FIELDS
+
+    assert LAYER_FIELDS == SUMMARY_FIELDS
+    assert set(first["layers"]["0.weight"]) == set(SUMMARY_FIELDS)
+    # 10 steps an epoch (batches of 32 over 320 rows): step 10 closes epoch 1 with evaluations
+    assert [r.get("epoch") for r in records] == [None] * 9 + [1, None]
+    assert {"train_loss", "val_loss", "train_accuracy", "val_accuracy"} <= set(records[9])
+    code, out, err = gdtui(capsys, "run", "full-batch-vs-sgd", "--steps", "11", "--format", "csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert float(rows[0]["0.weight.grad_norm"]) == pytest.approx(
+        first["layers"]["0.weight"]["grad_norm"]
+    )
+    assert rows[9]["epoch"] == "1" and float(rows[9]["val_accuracy"]) == records[9]["val_accuracy"]
+
+
+def test_linear_regression_matches_a_plain_torch_loop(capsys: pytest.CaptureFixture[str]):
+    """--data regression --model linear with full batch: the records equal a plain loop of
+    torch.nn.Linear + F.mse_loss + SGD on the same rows."""
+    from gdtui.engine import build_model_run
+
+    records = run_json(capsys, "linear-regression", "--steps", "4")
+    run = build_model_run(
+        {"name": "regression", "samples": 200, "noise": 0.5, "validation": 0.2,
+         "standardize": True},
+        {"kind": "linear"}, {"fn": "mse"}, {"steps": 4, "seed": 0},
+        optimizer="sgd", lr=0.1,
+    )  # fmt: skip
+    x, y = run.x_train, run.t_train
+    model = torch.nn.Linear(1, 1).to(x.dtype)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        model.weight.copy_(run.model[0].weight)
+        model.bias.copy_(run.model[0].bias)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for record in records:
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(x).reshape(y.shape), y)
+        loss.backward()
+        assert record["loss"] == pytest.approx(loss.item(), rel=1e-6)
+        assert record["grad"]["weight"] == pytest.approx(model.weight.grad.item(), rel=1e-5)
+        opt.step()
+        assert record["params"]["weight"] == pytest.approx(model.weight.item(), rel=1e-6)
+        assert record["params"]["bias"] == pytest.approx(model.bias.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--data", "moonz"], "unknown data set 'moonz' (did you mean 'moons'?)"),
+        (["--data", "x.csv"], "--data FILE.csv needs --target COLUMN"),
+        (["--data", "moons", "--hidden", "8,x"], "--hidden expects whole numbers"),
+        (["--data", "moons", "--loss-fn", "mse2"], "unknown loss function 'mse2'"),
+        (["--data", "moons", "--model", "cnnn"], "unknown model kind 'cnnn'"),
+        (["--data", "moons", "--batch-size", "0"], 'batch_size must be "full" or a whole number'),
+        (["--hidden", "3"], "--model and --hidden are for a scenario with data"),
+        (["--target", "y"], "--target is for a scenario with data"),
+        (["--noise", "-1"], "--noise must be a finite number ≥ 0, got -1"),
+        (["--noise", "nan"], "--noise must be a finite number ≥ 0, got nan"),
+        (["linear-regression", "--noise", "1"], "[problem] noise is for a formula"),
+        (["linear-regression", "--schedule", "cosine"], "a model on [data] does not have them"),
+    ],
+)
+def test_model_options_bad_input(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    line = assert_bad_input(*gdtui(capsys, "run", *argv))
+    assert message in line
+
+
+def test_data_options_make_a_model_run(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = gdtui(
+        capsys, "run", "--data", "moons", "--model", "mlp", "--hidden", "8", "--loss-fn",
+        "cross_entropy", "--batch-size", "32", "--steps", "10", "--format", "summary",
+    )  # fmt: skip
+    assert code == 0, err
+    assert "data       moons: 320 training and 80 validation rows, 2 features" in out
+    assert "loss cross_entropy; batches of 32" in out
+    assert "epochs     1 (10 steps each)" in out
+
+
+def test_csv_data_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    csv_path = REPO / "scenarios" / "points.csv"
+    a = run_json(capsys, "--data", str(csv_path), "--target", "score", "--steps", "3")
+    b = run_json(capsys, "csv-example", "--steps", "3")
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+
+
+def test_noise_on_a_formula(capsys: pytest.CaptureFixture[str]) -> None:
+    """--noise σ: the recorded gradient is ∇f + ξ with ξ from a generator seeded by --seed."""
+    records = run_json(capsys, "--noise", "0.5", "--steps", "3")
+    w = torch.tensor(5.0, dtype=torch.float64, requires_grad=True)
+    gen = torch.Generator().manual_seed(0)
+    for record in records:
+        xi = torch.randn(1, generator=gen, dtype=torch.float64)
+        expected = 2 * (w.item() - 2) + 0.5 * xi.item()
+        assert record["grad"]["w"] == pytest.approx(expected, rel=1e-12)
+        w = torch.tensor(record["params"]["w"], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("scenario", FORMULA_BUILTINS)
 def test_every_format_for_every_builtin(
     capsys: pytest.CaptureFixture[str], scenario: str, fmt: str
 ) -> None:

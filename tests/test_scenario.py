@@ -51,16 +51,57 @@ BUILTIN_STATUS = {
     "lr-too-large": Status.DIVERGED,
     "lr-too-small": Status.FINISHED,
     "momentum-ravine": Status.CONVERGED,
+    "noisy-gradient-escapes": Status.FINISHED,
     "saddle": Status.CONVERGED,
     "seed-example": Status.CONVERGED,
 }
+# Built-ins that train a model on [data]: what they claim is tested in test_model_run.py; here,
+# that the scenario file builds the same run (a few steps, to keep the suite fast).
+MODEL_BUILTINS = [
+    "csv-example",
+    "full-batch-vs-sgd",
+    "linear-regression",
+    "mlp-digits",
+    "mse-vs-cross-entropy",
+]
 
 
 def test_every_builtin_has_an_expected_status() -> None:
-    assert sorted(BUILTIN_STATUS) == BUILTINS
+    assert sorted([*BUILTIN_STATUS, *MODEL_BUILTINS]) == BUILTINS
+    assert [n for n in BUILTINS if load_scenario(n).is_model] == MODEL_BUILTINS
 
 
-@pytest.mark.parametrize("name", BUILTINS)
+@pytest.mark.parametrize("name", MODEL_BUILTINS)
+def test_model_builtins_build_the_engines_run(name: str) -> None:
+    """The scenario loader hands [data], [model], [loss], [run] and [optimizer] to
+    build_model_run unchanged: the same first records as building from the TOML directly."""
+    import tomllib
+
+    from gdtui.engine import build_model_run
+
+    scenario = load_scenario(name)
+    assert scenario.title and scenario.description.strip()
+    table = tomllib.loads((builtin_dir() / f"{name}.toml").read_text(encoding="utf-8"))
+    opt = dict(table["optimizer"])
+    direct = build_model_run(
+        table["data"],
+        table.get("model"),
+        table.get("loss"),
+        {**table["run"], "steps": 3},
+        optimizer=opt.pop("name"),
+        lr=opt.pop("lr"),
+        hyper=opt,
+        base_dir=builtin_dir(),
+    )
+    ours = scenario.build_run(max_steps=3)
+    a, b = list(direct.steps()), list(ours.steps())
+    assert len(a) == len(b) == 3
+    assert [r.loss for r in a] == [r.loss for r in b]
+    assert [r.grad_norm for r in a] == [r.grad_norm for r in b]
+    assert ours.status is Status.FINISHED
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN_STATUS))
 def test_every_builtin_loads_and_runs_to_completion(name: str) -> None:
     scenario = load_scenario(name)
     assert scenario.name == name
