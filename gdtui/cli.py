@@ -641,7 +641,12 @@ class RunRecorder:
 
     def write(self, record: Any) -> None:
         """Append one step's record; flush when the last flush is :data:`RECORD_FLUSH_S` old."""
-        self._write(json.dumps(record.to_dict(self.names), allow_nan=False) + "\n")
+        row = record.to_dict(self.names)
+        if row.get("layers"):
+            from gdtui.report import clean_layers
+
+            row["layers"] = clean_layers(row["layers"])
+        self._write(json.dumps(row, allow_nan=False) + "\n")
         self.count += 1
         now = time.monotonic()
         if now - self._flushed >= RECORD_FLUSH_S:
