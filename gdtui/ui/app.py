@@ -35,8 +35,7 @@ from gdtui.ui.messages import (
 from gdtui.ui.screens.main import MainScreen
 from gdtui.ui.widgets.controls import SPEEDS
 
-PARTIAL_UPDATE_ACTIVE = partial_update.install()
-"""True when Textual writes only the changed cells of a partial update (see partial_update)."""
+partial_update.install()  # before any app draws; on_mount says so if it is off
 
 
 class GdtuiCommands(Provider):
@@ -175,7 +174,7 @@ class GdtuiApp(App[int]):
 
     def on_mount(self) -> None:
         """Say so when the partial-update patch is off (an unpinned Textual)."""
-        if not PARTIAL_UPDATE_ACTIVE:
+        if not partial_update.install():
             self.log_note(
                 f"partial-update patch is off: Textual {textual.__version__} is not "
                 f"{partial_update.PATCHED_VERSION}; whole rows are rewritten (more bytes)"
