@@ -759,6 +759,31 @@ async def test_bad_expression_is_refused(make_app) -> None:
         assert info(app).problem == "quadratic"
 
 
+async def test_the_formula_is_compiled_in_the_worker_not_on_the_ui_thread(
+    make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import gdtui.engine
+
+    compiled_on: list[str] = []
+    real = gdtui.engine.compile_expression
+
+    def recording(text: str, *args: Any, **kwargs: Any) -> Any:
+        compiled_on.append(threading.current_thread().name)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(gdtui.engine, "compile_expression", recording)
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app)
+        generation = info(app).generation
+        await focus_and_submit(pilot, app, "#expression", "x**2 + y**2")
+        await new_run(app, generation)
+    assert compiled_on, "the formula was not compiled through gdtui.engine"
+    assert threading.main_thread().name not in compiled_on
+
+
 async def test_good_expression_starts_a_new_run(make_app) -> None:
     app = make_app(initial_steps=2)
     async with app.run_test(size=WIDE) as pilot:

@@ -397,12 +397,6 @@ class Landscape(LineCanvas):
         self._current: tuple[float, ...] | None = None
         self._start: tuple[float, ...] | None = None
         self._background: _Background | None = None
-        self._last_changed: list[int] = []
-
-    @property
-    def last_changed_rows(self) -> list[int]:
-        """Rows refreshed by the most recent re-render (for tests and diagnostics)."""
-        return list(self._last_changed)
 
     def grid_size(self) -> tuple[int, int]:
         """How many samples ``(nx, ny)`` are worth computing for the current size.
@@ -516,22 +510,19 @@ class Landscape(LineCanvas):
         """Draw the current landscape at the current size."""
         width, height = self.size
         if width <= 0 or height <= 0:
-            self._last_changed = []
             return []
         surface = self._surface
         if surface is None:
             self._background = None
             strips = [Strip([Segment(line)]) for line in message_lines(NO_LANDSCAPE, width, height)]
-            self._last_changed = self.set_lines(strips)
-        elif surface.is_curve:
+            return self.set_lines(strips)
+        if surface.is_curve:
             self._background = None
             lines = render_curve_text(
                 surface, self._path, self._current, self._shown_start, width, height
             )
-            self._last_changed = self.set_ansi_lines(lines)
-        else:
-            self._last_changed = self.set_lines(self._render_2d(surface, width, height))
-        return self._last_changed
+            return self.set_ansi_lines(lines)
+        return self.set_lines(self._render_2d(surface, width, height))
 
     def _render_2d(self, surface: Surface, width: int, height: int) -> list[Strip]:
         if height < 3 or width < 4:

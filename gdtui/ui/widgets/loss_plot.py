@@ -56,12 +56,6 @@ class LossPlot(LineCanvas):
         self._title = "loss"
         self._ylim: tuple[float, float] | None = None
         self._ylim_mode: tuple[bool, float | None] | None = None
-        self._last_changed: list[int] = []
-
-    @property
-    def last_changed_rows(self) -> list[int]:
-        """Rows refreshed by the most recent re-render (for tests and diagnostics)."""
-        return list(self._last_changed)
 
     def show_series(
         self,
@@ -94,7 +88,6 @@ class LossPlot(LineCanvas):
         """Draw the current series at the current size, keeping the y-limits sticky."""
         width, height = self.size
         if width <= 0 or height <= 0:
-            self._last_changed = []
             return []
         mode = (True, self._log_offset) if self.log_scale else (False, None)
         if mode != self._ylim_mode:
@@ -107,5 +100,4 @@ class LossPlot(LineCanvas):
         text = render_prepared(
             prepared, width, height, self.log_scale, self._log_offset, self._title, self._ylim
         )
-        self._last_changed = self.set_ansi_lines(text.split("\n"))
-        return self._last_changed
+        return self.set_ansi_lines(text.split("\n"))
