@@ -275,7 +275,6 @@ async def test_loss_plot_small_change_refreshes_few_rows() -> None:
         await pilot.pause()
         changed = plot.show_series([series(201)])  # one more point, same x- and y-limits
         await pilot.pause()
-        assert changed == plot.last_changed_rows
         assert 0 < len(changed) < 24 // 2
         # Only the cells that differ within those rows are refreshed.
         assert all(region.width < 80 for region in plot.last_regions)
