@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import textual
 from textual import work
@@ -23,7 +23,8 @@ from textual.message import Message
 from textual.worker import get_current_worker
 
 from gdtui.ui import partial_update
-from gdtui.ui.descent import Command, Configure, DescentLoop, Export, OpenScenario, Quit, one_line
+from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit
+from gdtui.ui.descent import DescentLoop, one_line
 from gdtui.ui.messages import (
     Catalog,
     EngineReady,
@@ -34,6 +35,9 @@ from gdtui.ui.messages import (
 )
 from gdtui.ui.screens.main import MainScreen
 from gdtui.ui.widgets.controls import SPEEDS
+
+if TYPE_CHECKING:
+    from gdtui.scenario import Scenario
 
 partial_update.install()  # before any app draws; on_mount says so if it is off
 
@@ -126,7 +130,7 @@ class GdtuiApp(App[int]):
 
     def __init__(
         self,
-        scenario: Any = None,
+        scenario: str | Path | Scenario | None = None,
         overrides: dict[str, Any] | None = None,
         *,
         autostart: bool = False,

@@ -1,7 +1,8 @@
 """The descent loop: the one thread that owns the Run and steps torch.
 
 The app starts it in a Textual thread worker and talks to it only through :meth:`DescentLoop.send`
-(a queue); the loop talks back only through ``post`` (``App.post_message``, thread-safe). The UI
+(a queue of :mod:`gdtui.ui.commands`); the loop talks back only through ``post`` (thread-safe)
+with :mod:`gdtui.ui.messages`. The UI
 thread never waits for torch: even ``import torch`` happens here, after the first paint.
 """
 
@@ -12,12 +13,28 @@ import queue
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from gdtui.ui.commands import (
+    Command,
+    Configure,
+    Export,
+    OpenScenario,
+    PlaceStart,
+    Quit,
+    Reset,
+    ScaleLr,
+    SetExpression,
+    SetGrid,
+    SetLr,
+    SetSpeed,
+    SetViewWidth,
+    Step,
+    Toggle,
+)
 from gdtui.ui.messages import (
     Catalog,
     EngineReady,
@@ -34,6 +51,10 @@ from gdtui.ui.messages import (
     SurfaceReady,
 )
 
+if TYPE_CHECKING:  # torch loads in the worker, after the first paint
+    from gdtui.engine import Run
+    from gdtui.scenario import Scenario
+
 # Seconds between progress messages while running: 3 updates/s keeps the curve live and the
 # bytes sent to the terminal near 7 KB/s at 120x40 (benchmarks/terminal_bytes.py).
 PUBLISH_INTERVAL = 1 / 3
@@ -41,122 +62,6 @@ BATCH_SECONDS = 0.02  # at full speed, how long to step between looks at the com
 # Points of the path sent to the landscape: thinned by powers of two (the points kept stay put,
 # so the drawing only changes at its end), enough for every cell of a large terminal.
 PATH_POINTS = 1 << 14
-
-
-# -- commands: what the UI asks of the loop ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Toggle:
-    """Run, or pause a running descent."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """Pause and take ``count`` steps."""
-
-    count: int = 1
-
-
-@dataclass(frozen=True)
-class Reset:
-    """A fresh run of the same scenario (it keeps a learning rate changed since)."""
-
-
-@dataclass(frozen=True)
-class SetLr:
-    """Change the running optimizer's learning rate at once (text as typed, or a number)."""
-
-    value: float | str
-
-
-@dataclass(frozen=True)
-class ScaleLr:
-    """Multiply the running optimizer's learning rate by ``factor``."""
-
-    factor: float
-
-
-@dataclass(frozen=True)
-class Configure:
-    """A fresh run with changed scenario fields (``loss``, ``optimizer``, ``hyper``, ``init``…)."""
-
-    changes: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class SetExpression:
-    """Descend a typed formula; the loop answers with :class:`ExpressionChecked`."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class OpenScenario:
-    """A fresh run of a scenario given by built-in name or ``.toml`` path."""
-
-    spec: str
-
-
-@dataclass(frozen=True)
-class PlaceStart:
-    """A fresh run from this start point (one value per parameter)."""
-
-    point: tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class SetSpeed:
-    """Steps per second while running (None: as fast as it goes)."""
-
-    speed: float | None
-
-
-@dataclass(frozen=True)
-class SetViewWidth:
-    """How many points the loss plot can show (the history view is downsampled to it)."""
-
-    width: int
-
-
-@dataclass(frozen=True)
-class SetGrid:
-    """How many landscape samples ``(nx, ny)`` the landscape widget can show."""
-
-    nx: int
-    ny: int
-
-
-@dataclass(frozen=True)
-class Export:
-    """Write the run's records as ``fmt`` (``jsonl`` or ``csv``) into ``folder``."""
-
-    fmt: str
-    folder: Path
-
-
-@dataclass(frozen=True)
-class Quit:
-    """Leave the loop (the app is closing)."""
-
-
-Command = (
-    Toggle
-    | Step
-    | Reset
-    | SetLr
-    | ScaleLr
-    | Configure
-    | SetExpression
-    | OpenScenario
-    | PlaceStart
-    | SetSpeed
-    | SetViewWidth
-    | SetGrid
-    | Export
-    | Quit
-)
-"""Everything the UI can ask of the loop."""
 
 
 def one_line(err: BaseException) -> str:
@@ -171,7 +76,7 @@ class DescentLoop:
     def __init__(
         self,
         post: Callable[[Message], Any],
-        scenario: Any = None,
+        scenario: str | Path | Scenario | None = None,
         overrides: dict[str, Any] | None = None,
         *,
         initial_steps: int = 0,
@@ -189,8 +94,8 @@ class DescentLoop:
         self.grid_size: tuple[int, int] | None = None
         self.generation = 0
         self.playing = False
-        self.scenario: Any = None
-        self.run_obj: Any = None
+        self.scenario: Scenario | None = None  # set by _start(), before any command
+        self.run_obj: Run | None = None  # set by _start(), before any command
         self._user_errors: tuple[type[Exception], ...] = (ValueError,)
         self._graph: tuple[str, ...] = ()
         self._last_publish = 0.0
@@ -267,8 +172,8 @@ class DescentLoop:
             from gdtui.scenario import resolve_scenario
 
             spec = self.scenario_spec
-            if spec is None or isinstance(spec, str):
-                scenario = resolve_scenario(spec, self.overrides)
+            if spec is None or isinstance(spec, str | Path):
+                scenario = resolve_scenario(str(spec) if spec is not None else None, self.overrides)
             else:  # an already resolved Scenario (gdtui screenshot, tests)
                 scenario = spec
             self._new_run(scenario)
@@ -444,7 +349,7 @@ class DescentLoop:
 
     # -- stepping ----------------------------------------------------------------------------------
 
-    def _can_step(self, run: Any) -> bool:
+    def _can_step(self, run: Run) -> bool:
         from gdtui.engine import Status
 
         if run.status is Status.FINISHED:
@@ -505,7 +410,7 @@ class DescentLoop:
             severity = "error" if run.status is Status.DIVERGED else "information"
             self.post(Notice(str(run.reason), severity))
 
-    def _new_run(self, scenario: Any) -> None:
+    def _new_run(self, scenario: Scenario) -> None:
         from gdtui.engine.optimizers import get_spec
         from gdtui.engine.run import describe_device
 

@@ -19,7 +19,7 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from gdtui.ui.descent import (
+from gdtui.ui.commands import (
     Configure,
     PlaceStart,
     Reset,
