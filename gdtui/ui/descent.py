@@ -18,23 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from gdtui.ui.commands import (
-    Command,
-    Configure,
-    Export,
-    OpenScenario,
-    PlaceStart,
-    Quit,
-    Reset,
-    ScaleLr,
-    SetExpression,
-    SetGrid,
-    SetLr,
-    SetSpeed,
-    SetViewWidth,
-    Step,
-    Toggle,
-)
+from gdtui.ui import commands as cmd
+from gdtui.ui.commands import Command
 from gdtui.ui.messages import (
     Catalog,
     EngineReady,
@@ -126,7 +111,7 @@ class DescentLoop:
                 pass
             else:
                 while True:  # drain: a burst of key presses is handled before stepping
-                    if isinstance(command, Quit):
+                    if isinstance(command, cmd.Quit):
                         return
                     self._handle(command)
                     try:
@@ -204,39 +189,39 @@ class DescentLoop:
 
     def _dispatch(self, command: Command) -> None:
         match command:
-            case Toggle():
+            case cmd.Toggle():
                 if self.playing:
                     self._pause()
                 else:
                     self._play()
-            case Step(count):
+            case cmd.Step(count):
                 self._step(count)
-            case Reset():
+            case cmd.Reset():
                 self.playing = False
                 self._new_run(self.scenario)
                 self.publish()
-            case SetLr(value):
+            case cmd.SetLr(value):
                 self._set_lr(value)
-            case ScaleLr(factor):
+            case cmd.ScaleLr(factor):
                 self._set_lr(self.run_obj.lr * factor)
-            case Configure(changes):
+            case cmd.Configure(changes):
                 self._configure(changes)
-            case SetExpression(text):
+            case cmd.SetExpression(text):
                 self._set_expression(text)
-            case OpenScenario(spec):
+            case cmd.OpenScenario(spec):
                 self._open_scenario(spec)
-            case PlaceStart(point):
+            case cmd.PlaceStart(point):
                 names = self.run_obj.param_names
                 init = {n: float(v) for n, v in zip(names, point, strict=True)}
                 self._configure({"init": init})
-            case SetSpeed(speed):
+            case cmd.SetSpeed(speed):
                 self.speed = speed
                 self._next_due = time.perf_counter()
-            case SetViewWidth(width):
+            case cmd.SetViewWidth(width):
                 self._set_view_width(width)
-            case SetGrid(nx, ny):
+            case cmd.SetGrid(nx, ny):
                 self._set_grid(nx, ny)
-            case Export(fmt, folder):
+            case cmd.Export(fmt, folder):
                 self._export(fmt, folder)
             case _:
                 raise TypeError(f"unknown command {command!r}")
