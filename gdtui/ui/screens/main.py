@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Static
 
 from gdtui.ui.commands import (
     Configure,
@@ -118,7 +118,9 @@ class MainScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         """Everything is drawn before torch is imported; the engine loads in the worker."""
         with Horizontal(id="main"):
-            yield Controls(id="controls", speed_index=self.speed_index)
+            yield Controls(
+                id="controls", speed_index=self.speed_index, cursor_blink=not self.deterministic
+            )
             with Vertical(id="views"):
                 with Horizontal(id="plots"):
                     # The plots (numpy, plotext) are mounted right after the first paint.
@@ -132,9 +134,6 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         """Paint first, then mount the plots and start the descent thread (which imports torch)."""
-        if self.deterministic:
-            for field in self.query(Input):
-                field.cursor_blink = False
         self._apply_layout()
         self.query_one(StatusLine).show(None, None)
         self.call_after_refresh(self._mount_plots)

@@ -113,9 +113,16 @@ class Controls(VerticalScroll):
     Controls #buttons Button { min-width: 8; width: 1fr; }
     """
 
-    def __init__(self, *, id: str | None = None, speed_index: int = len(SPEEDS) - 1) -> None:
+    def __init__(
+        self,
+        *,
+        id: str | None = None,
+        speed_index: int = len(SPEEDS) - 1,
+        cursor_blink: bool = True,
+    ) -> None:
         super().__init__(id=id)
         self.speed_index = speed_index
+        self.cursor_blink = cursor_blink
 
     def compose(self) -> ComposeResult:
         """Widgets are empty until the engine has loaded (the first paint does not wait)."""
@@ -143,9 +150,11 @@ class Controls(VerticalScroll):
             yield Button("reset", id="reset", compact=True)
 
     def on_mount(self) -> None:
-        """Title the panel."""
+        """Title the panel (and stop the fields' cursors blinking, if asked)."""
         self.border_title = "Controls"
         self.border_subtitle = "c hides"
+        for field in self.query(Input):
+            field.cursor_blink = self.cursor_blink
 
     def set_catalog(self, catalog: Catalog) -> None:
         """Fill the choices once the engine has loaded."""
@@ -268,6 +277,7 @@ class Controls(VerticalScroll):
         rows = []
         for key, value in hyper.items():
             field = Input(format_value(value), name=key, classes="hyper-input", compact=True)
+            field.cursor_blink = self.cursor_blink
             rows.append(Horizontal(Label(key), field, classes="hyper-row"))
         if rows:
             box.mount_all(rows)
