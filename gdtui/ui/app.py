@@ -209,7 +209,9 @@ class GdtuiApp(App[int]):
         The screen draws what concerns it; the message then bubbles up to the app, which
         handles what every screen shares (notices, errors, the catalog).
         """
-        self.main_screen.post_message(message)
+        stack = self.screen_stack  # read from the worker thread: no assertion here
+        target = stack[0] if stack and isinstance(stack[0], MainScreen) else self
+        target.post_message(message)  # while the app closes there may be no screen left
 
     def on_unmount(self) -> None:
         """Stop the descent thread promptly."""
