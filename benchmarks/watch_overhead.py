@@ -97,6 +97,7 @@ def measure(name, build, images, labels, args, folder: Path) -> dict:
     for repeat in range(args.repeats):
         plain.append(run(model, opt, images, labels, steps, args.batch))
         w = gdtui.watch(model, opt, folder / f"{name}{repeat}.jsonl")
+        run(model, opt, images, labels, 2, args.batch, w)  # one-off set-up copies, not timed
         try:
             if args.sync_debug:
                 torch.cuda.set_sync_debug_mode("error")

@@ -371,3 +371,46 @@ def test_two_ranks_write_their_own_files_with_the_same_gradients(tmp_path):
     np.testing.assert_array_equal(zero.values[:, :, grad], one.values[:, :, grad])
     np.testing.assert_array_equal(zero.values, one.values)  # same updates too
     assert not np.array_equal(zero.scalars["loss"], one.scalars["loss"])  # different data
+
+
+# ---------------------------------------------------------------------- cuda (run where a GPU is)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a cuda device")
+def test_cuda_watch_is_identical_and_never_synchronises(tmp_path):
+    def train(path):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(
+            torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10)
+        ).cuda()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x = torch.randn(40, 32, 64, device="cuda")
+        y = torch.randint(10, (40, 32), device="cuda")
+        w = gdtui.watch(model, opt, path) if path else None
+        losses = []
+        for i in range(40):
+            if i == 2:  # the first steps may allocate and copy constants; after that: no sync
+                torch.cuda.set_sync_debug_mode("error")
+            loss = torch.nn.functional.cross_entropy(model(x[i]), y[i])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if w is not None:
+                w.log(loss=loss)
+            losses.append(loss.detach())
+        torch.cuda.set_sync_debug_mode(0)
+        if w is not None:
+            w.close()
+        return [p.detach().cpu() for p in model.parameters()], torch.stack(losses).cpu()
+
+    plain, plain_losses = train(None)
+    watched, losses = train(tmp_path / "run.jsonl")
+    for a, b in zip(plain, watched, strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(plain_losses, losses)
+    record = read_records(tmp_path / "run.jsonl")
+    assert record.header["device"].startswith("cuda")
+    assert list(record.step) == list(range(1, 41))
+    np.testing.assert_array_equal(record.scalars["loss"], losses.double().numpy())
+    assert record.lr.tolist() == [[1e-3]] * 40
+    assert np.isfinite(record.values).all()
