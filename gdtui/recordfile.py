@@ -3,7 +3,7 @@
 A record file is JSON lines (UTF-8), never pickle:
 
 - a header line ``{"format": "gdtui-watch", "version": 1, "params": [{"name", "shape", "group"},
-  …], "optimizer": class name, "hyper": [per param group: hyper-parameters], "torch", "device",
+  …], "optimizer": class name, "hyper": {name: [value per param group]}, "torch", "device",
   "rank", "world_size", "every", "started": unix time}``;
 - one line per recorded optimizer step ``{"step": n, "time": unix time, "lr": [per group],
   "scalars": {"loss": …}, "params": {NAME: {"grad_norm", "param_norm", "update_norm", "ratio",

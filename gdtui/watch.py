@@ -108,8 +108,11 @@ class Watch:
     recorded as null. Use it as a context manager, or call :meth:`close` yourself; normal exit,
     SIGTERM and SIGHUP flush the file too (your own handlers for those signals still run).
 
-    Under an initialised ``torch.distributed``, rank 0 writes ``path`` and rank r ≥ 1 writes
-    ``STEM.rank{r}SUFFIX`` next to it. An existing file at that path is replaced.
+    Under ``torch.distributed`` (initialised before ``watch()``), rank 0 writes ``path`` and rank
+    r ≥ 1 writes ``STEM.rank{r}SUFFIX`` next to it. An existing file at that path is replaced.
+    Signal handlers are installed only when ``watch()`` is called from the main thread. Steps that
+    a ``GradScaler`` skips are no optimizer steps and are not counted. The recorded gradient is
+    the ``.grad`` that ``step()`` found (torch.optim's optimizers never change it in place).
     """
 
     def __init__(
@@ -169,6 +172,7 @@ class Watch:
         self._early: dict[tuple, Any] = {}  # log() before the first step: kept for step 1
         self._interval = flush_interval
         self._error: BaseException | None = None
+        self._pid = os.getpid()
 
         self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self._file.write(json.dumps(self._header(), allow_nan=False) + "\n")
@@ -196,8 +200,10 @@ class Watch:
 
         Call it after ``optimizer.step()``: the values belong to the step just taken (the loss
         that step's gradient came from). Values logged before the first step are kept for step 1;
-        values for a step that is not recorded (``every`` > 1) are dropped. A tensor stays on its
-        device (no ``.item()``, no synchronisation) and reaches the file with the step's chunk.
+        values for a step that is not recorded (``every`` > 1) are dropped, and so are values
+        logged more than 2 s after their step when no step came since (the step is written
+        then). A tensor stays on its device (no ``.item()``, no synchronisation) and reaches the
+        file with the step's chunk.
         """
         values = {("scalar", str(k)): self._value(k, v) for k, v in scalars.items()}
         if self.closed:
@@ -441,10 +447,7 @@ class Watch:
                 for n, p, g in zip(self.names, self.params, self.groups, strict=True)
             ],
             "optimizer": type(self.optimizer).__name__,
-            "hyper": [
-                {k: _jsonable(v) for k, v in group.items() if k != "params"}
-                for group in self.optimizer.param_groups
-            ],
+            "hyper": self._hyper(),
             "torch": torch.__version__,
             "device": str(self.device),
             "rank": self.rank,
@@ -454,13 +457,28 @@ class Watch:
             "started": time.time(),
         }
 
+    def _hyper(self) -> dict[str, list]:
+        """Each hyper-parameter with one value per param group, as JSON (null where a group lacks it)."""
+        groups = self.optimizer.param_groups
+        keys = dict.fromkeys(k for group in groups for k in group if k != "params")
+        return {k: [_jsonable(group.get(k)) for group in groups] for k in keys}
+
     # ------------------------------------------------------------------ exit paths
 
     def _at_exit(self) -> None:
-        self.close("exit")
+        if os.getpid() == self._pid:
+            self.close("exit")
 
     def _on_signal(self, signum: int, frame: Any) -> None:
         previous = self._previous_handlers.get(signum)
+        if os.getpid() != self._pid:
+            # A forked child (a DataLoader worker): the file is the parent's, leave it alone.
+            if callable(previous):
+                previous(signum, frame)
+            elif previous != signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            return
         if callable(previous):
             # The user's handler decides whether the process goes on: keep recording.
             self.flush()

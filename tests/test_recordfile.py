@@ -28,7 +28,7 @@ HEADER = {
     "version": 1,
     "params": [{"name": "fc.weight", "shape": [3, 2]}, {"name": "fc.bias", "shape": [3]}],
     "optimizer": "SGD",
-    "hyper": [{"lr": 0.1}],
+    "hyper": {"lr": [0.1]},
     "torch": "2.x",
     "device": "cpu",
     "rank": 0,

@@ -103,7 +103,8 @@ def test_records_equal_hand_computation(tmp_path):
     assert record.names == ("0.weight", "0.bias", "2.weight", "2.bias")
     assert record.shapes == ((4, 3), (4,), (2, 4), (2,))
     assert record.header["optimizer"] == "Adam"
-    assert record.header["hyper"][1]["lr"] == 0.03  # as the run started
+    assert record.header["hyper"]["lr"] == [0.1, 0.03]  # as the run started
+    assert record.header["hyper"]["betas"] == [[0.9, 0.999], [0.9, 0.999]]
     for n, (loss, lrs, grads, before, after) in enumerate(expected):
         assert record.scalars["loss"][n] == loss
         assert list(record.lr[n]) == pytest.approx(lrs, rel=1e-15)
@@ -414,3 +415,25 @@ def test_cuda_watch_is_identical_and_never_synchronises(tmp_path):
     np.testing.assert_array_equal(record.scalars["loss"], losses.double().numpy())
     assert record.lr.tolist() == [[1e-3]] * 40
     assert np.isfinite(record.values).all()
+
+
+def test_close_restores_signal_handlers_and_a_forked_child_leaves_the_file_alone(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    w1 = torch.zeros(3, requires_grad=True)
+    opt = torch.optim.SGD([w1], lr=0.5)
+    w = gdtui.watch([("w1", w1)], opt, tmp_path / "run.jsonl")
+    assert signal.getsignal(signal.SIGTERM) != before
+    w1.grad = torch.ones(3)
+    opt.step()
+    pid = os.fork()
+    if pid == 0:  # a DataLoader worker, say, that is told to stop
+        os.kill(os.getpid(), signal.SIGTERM)
+        os._exit(3)  # not reached
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM
+    opt.step()
+    w.close()
+    assert signal.getsignal(signal.SIGTERM) == before
+    lines = (tmp_path / "run.jsonl").read_text().splitlines()
+    assert [json.loads(line).get("step") for line in lines[1:]] == [1, 2, None]
+    assert json.loads(lines[-1])["reason"] == "closed"
