@@ -96,7 +96,7 @@ def measure(name, build, images, labels, args, folder: Path) -> dict:
     plain, watched, synced = [], [], []
     for repeat in range(args.repeats):
         plain.append(run(model, opt, images, labels, steps, args.batch))
-        w = gdtui.watch(model, opt, folder / f"{name}{repeat}.jsonl")
+        w = gdtui.watch(model, opt, folder / f"{name}{repeat}.jsonl", every=args.every)
         run(model, opt, images, labels, 2, args.batch, w)  # one-off set-up copies, not timed
         try:
             if args.sync_debug:
@@ -128,6 +128,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=1.5, help="length of one timed run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--every", type=int, default=1, help="watch(every=N) (default 1)")
     parser.add_argument("--sync-debug", action="store_true", help="cuda: error on any sync")
     args = parser.parse_args()
     if args.threads:
@@ -136,7 +137,12 @@ def main() -> None:
     if args.sync_debug and device.type != "cuda":
         sys.exit("--sync-debug needs --device cuda")
     images, labels, source = data(device)
-    results = {"device": str(device), "threads": torch.get_num_threads(), "data": source}
+    results = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "every": args.every,
+        "data": source,
+    }
     with tempfile.TemporaryDirectory() as folder:
         for name, build in (("cnn", cnn), ("mlp", mlp)):
             results[name] = measure(name, build, images, labels, args, Path(folder))
