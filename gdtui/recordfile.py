@@ -411,6 +411,26 @@ def read_records(path: str | os.PathLike) -> RecordFile:
     return record
 
 
+def follow(path: str | os.PathLike) -> RecordFile:
+    """A :class:`RecordFile` for a file that may still grow: read what is there, then ``poll()``.
+
+    Unlike :func:`read_records` an empty file is accepted (its header may be on its way); a file
+    that has content and is not a record file raises :class:`RecordFileError`.
+    """
+    record = RecordFile(path)
+    record.poll()
+    return record
+
+
+def rank_file(path: str | os.PathLike, rank: int) -> Path:
+    """Rank ``rank``'s record file of the run that ``path`` belongs to (``gdtui attach --rank``)."""
+    ranks = sibling_ranks(path)
+    if rank not in ranks:
+        known = ", ".join(map(str, ranks)) or "none"
+        raise RecordFileError(f"{path}: no record file for rank {rank} (ranks found: {known})")
+    return ranks[rank]
+
+
 # ---------------------------------------------------------------------- headless output
 
 

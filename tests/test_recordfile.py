@@ -17,7 +17,9 @@ from gdtui.recordfile import (
     FIELDS,
     RecordFile,
     RecordFileError,
+    follow,
     format_attach,
+    rank_file,
     rank_path,
     read_records,
     sibling_ranks,
@@ -193,6 +195,23 @@ def test_rank_files(tmp_path):
     }
     assert sibling_ranks(tmp_path / "run.jsonl") == expected
     assert sibling_ranks(tmp_path / "run.rank2.jsonl") == expected
+    assert rank_file(tmp_path / "run.rank2.jsonl", 1) == tmp_path / "run.rank1.jsonl"
+    with pytest.raises(
+        RecordFileError, match=r"no record file for rank 5 \(ranks found: 0, 1, 2\)"
+    ):
+        rank_file(tmp_path / "run.jsonl", 5)
+
+
+def test_follow_accepts_an_empty_file_but_not_junk(tmp_path):
+    path = tmp_path / "run.jsonl"
+    path.write_bytes(b"")
+    record = follow(path)
+    assert record.header is None and record.count == 0
+    path.write_bytes(_line(HEADER) + _line(_step(1)))
+    assert record.poll() == 1
+    (tmp_path / "junk").write_bytes(b"hello world\n")
+    with pytest.raises(RecordFileError, match="not a gdtui record file"):
+        follow(tmp_path / "junk")
 
 
 def test_format_attach(tmp_path):
