@@ -23,6 +23,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select, Static
 from waiting import settled, wait_until
 
+from gdtui.settings import SettingError, parse_lr
 from gdtui.ui.app import GdtuiApp, GdtuiCommands
 from gdtui.ui.screens.help import HelpScreen
 from gdtui.ui.screens.open_scenario import OpenScenarioScreen
@@ -676,7 +677,10 @@ async def test_bad_lr_is_refused_and_nothing_changes(make_app, text: str) -> Non
         app.last_notice = None
         field = await focus_and_submit(pilot, app, "#lr", text)
         message = await notice(app)
-        assert message
+        # The field says exactly what the CLI and a scenario file say (tests/test_settings.py).
+        with pytest.raises(SettingError) as expected:
+            parse_lr(text)
+        assert message == str(expected.value)
         assert label_text(app, "#lr-error") == message
         assert field.has_class("-invalid")
         await stays_at(app, 2)

@@ -22,6 +22,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 from textual.worker import get_current_worker
 
+from gdtui.settings import SettingError, parse_lr
 from gdtui.ui import partial_update
 from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit
 from gdtui.ui.descent import DescentLoop, one_line
@@ -261,14 +262,10 @@ class GdtuiApp(App[int]):
             self.notify(text, severity=severity, timeout=6, markup=False)
 
     def lr_problem(self, text: str) -> str:
-        """Why ``text`` is not a usable learning rate ("" when it is, or before torch loads)."""
-        if self.catalog is None:
-            return ""
-        from gdtui.engine.optimizers import OptimizerError, parse_lr
-
+        """Why ``text`` is not a usable learning rate ("" when it is); torch-free, the same rule as the CLI."""
         try:
             parse_lr(text)
-        except OptimizerError as err:
+        except SettingError as err:
             return str(err)
         return ""
 
