@@ -19,6 +19,7 @@ import time
 
 from gdtui.scenario import resolve_scenario
 from gdtui.ui.app import GdtuiApp
+from gdtui.ui.screenshot import wait_drawn
 
 # Runs that keep going for the whole window (tiny learning rates, huge step budgets).
 CASES = [
@@ -45,13 +46,20 @@ async def app_rate(name: str, overrides: dict, seconds: float) -> float:
     """Steps/s inside the app, measured from the step counts the app itself received."""
     app = GdtuiApp(scenario=resolve_scenario(name, overrides), deterministic=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await app.settled()
+        await wait_drawn(app, 0)
+        main = app.main_screen
+
+        def step_count() -> int:
+            return main.snapshot.step if main.snapshot is not None else 0
+
         await pilot.press("space")
-        await app.wait_until(lambda: app.snapshot is not None and app.snapshot.step > 0)
-        first_step, first_time = app.snapshot.step, time.perf_counter()
+        while step_count() == 0:
+            await asyncio.sleep(0.01)
+        first_step, first_time = step_count(), time.perf_counter()
         await asyncio.sleep(seconds)
-        await app.wait_until(lambda: app.snapshot.step > first_step)
-        last_step, last_time = app.snapshot.step, time.perf_counter()
+        while step_count() <= first_step:
+            await asyncio.sleep(0.01)
+        last_step, last_time = step_count(), time.perf_counter()
         await pilot.press("space")
     return (last_step - first_step) / (last_time - first_time)
 

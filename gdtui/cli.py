@@ -856,13 +856,24 @@ def cmd_launch(args: argparse.Namespace) -> int:
         )
     from gdtui.ui.app import GdtuiApp
 
-    # log_path only when given, so that an app without that argument still starts.
-    extra: dict[str, Any] = {} if log is None else {"log_path": log}
-    app = GdtuiApp(scenario=args.scenario, overrides=overrides, **extra)
+    # Without --log, a bug's traceback still goes to a file that the last line names.
+    log = log or _default_log()
+    app = GdtuiApp(scenario=args.scenario, overrides=overrides, log_path=log)
     app.run()
     if app.startup_error:
         raise UsageError(app.startup_error)
+    if app.internal_error:
+        print(
+            f"gdtui: internal error: {app.internal_error} (traceback written to {log})",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
     return app.return_code or EXIT_OK
+
+
+def _default_log() -> Path:
+    """Where a bug's traceback goes when no ``--log`` was given."""
+    return Path(tempfile.gettempdir()) / f"gdtui-{os.getpid()}.log"
 
 
 def _log_path(args: argparse.Namespace) -> Path | None:
@@ -881,7 +892,7 @@ def _log_path(args: argparse.Namespace) -> Path | None:
 def _report_internal_error(err: BaseException, log: Path | None) -> int:
     """Write the traceback of a bug to the log (a temp file without ``--log``); one line names it."""
     text = "".join(traceback.format_exception(err))
-    path = log or Path(tempfile.gettempdir()) / f"gdtui-{os.getpid()}.log"
+    path = log or _default_log()
     try:
         with path.open("a", encoding="utf-8") as file:
             file.write(f"gdtui {time.strftime('%Y-%m-%d %H:%M:%S')}: internal error\n{text}\n")

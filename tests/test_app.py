@@ -1,8 +1,9 @@
 """Pilot tests of the live explorer: every key binding, and the rules of DESIGN.md.
 
 Each test builds the app the way the CLI does (``GdtuiApp(...)``), drives it with Textual's Pilot
-and reads the state the descent thread sends back (``app.info``, ``app.snapshot``) and what the
-widgets show. ``deterministic=True`` turns toasts off; ``app.last_notice`` keeps the last message.
+and reads the state the descent thread sends back (``app.main_screen.info``, ``.snapshot``) and
+what the widgets show. ``deterministic=True`` turns toasts off; ``app.last_notice`` keeps the last
+message.
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from rich.console import Console
 from textual.command import CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList, Select, Static
+from waiting import settled, wait_until
 
+from gdtui.settings import SettingError, parse_lr
 from gdtui.ui.app import GdtuiApp, GdtuiCommands
 from gdtui.ui.screens.help import HelpScreen
 from gdtui.ui.screens.open_scenario import OpenScenarioScreen
 from gdtui.ui.widgets.backprop_panel import BackpropPanel
 from gdtui.ui.widgets.controls import SPEEDS
+from gdtui.ui.widgets.landscape import Landscape
 from gdtui.ui.widgets.loss_plot import LossPlot
 from gdtui.ui.widgets.optimizer_panel import OptimizerPanel
 from gdtui.ui.widgets.status_line import StatusLine
@@ -51,14 +55,26 @@ def make_app(tmp_path: Path) -> Callable[..., GdtuiApp]:
 
 def snap(app: GdtuiApp):
     """The newest snapshot (asserted present)."""
-    assert app.snapshot is not None
-    return app.snapshot
+    snapshot = app.main_screen.snapshot
+    assert snapshot is not None
+    return snapshot
 
 
 def info(app: GdtuiApp):
     """The current RunInfo (asserted present)."""
-    assert app.info is not None
-    return app.info
+    run_info = app.main_screen.info
+    assert run_info is not None
+    return run_info
+
+
+def has_run(app: GdtuiApp) -> bool:
+    """The first run and its first snapshot have arrived."""
+    return app.main_screen.info is not None and app.main_screen.snapshot is not None
+
+
+def placing(app: GdtuiApp) -> tuple[float, ...] | None:
+    """The start being placed on the landscape (None: not placing)."""
+    return app.query_one("#landscape", Landscape).placing
 
 
 async def until(app: GdtuiApp, predicate: Callable[[], Any], timeout: float = 30) -> None:
@@ -70,20 +86,20 @@ async def until(app: GdtuiApp, predicate: Callable[[], Any], timeout: float = 30
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("the app did not reach the expected state")
         await asyncio.sleep(0.01)
-    await app.wait_until(lambda: True)
+    await wait_until(app, lambda: True)
 
 
 async def settle(app: GdtuiApp) -> None:
-    """Wait for the engine, the first run and its landscape (``GdtuiApp.settled``)."""
-    await until(app, lambda: app.startup_error or (app.info and app.snapshot), 30)
-    await app.settled(timeout=10)
+    """Wait for the engine, the first run and its landscape (``waiting.settled``)."""
+    await until(app, lambda: app.startup_error or has_run(app), 30)
+    await settled(app, timeout=10)
 
 
 async def at_step(app: GdtuiApp, step: int, generation: int | None = None) -> None:
     """Wait until the current run's snapshot reads ``step``."""
 
     def ready() -> bool:
-        s, i = app.snapshot, app.info
+        s, i = app.main_screen.snapshot, app.main_screen.info
         if s is None or i is None or s.step != step:
             return False
         return generation is None or i.generation == generation
@@ -96,10 +112,9 @@ async def new_run(app: GdtuiApp, old_generation: int) -> None:
     await until(
         app,
         lambda: (
-            app.info is not None
-            and app.info.generation > old_generation
-            and app.snapshot is not None
-            and app.snapshot.generation == app.info.generation
+            has_run(app)
+            and info(app).generation > old_generation
+            and snap(app).generation == info(app).generation
         ),
         timeout=10,
     )
@@ -456,7 +471,7 @@ async def test_f_cycles_the_speed(make_app) -> None:
             await pilot.press("f")
             await until(app, lambda e=expected: app.loop.speed == SPEEDS[e][1], 30)
             assert speed.value == expected
-            assert app.speed_index == expected
+            assert app.main_screen.speed_index == expected
 
 
 async def test_speed_argument_is_kept(make_app) -> None:
@@ -465,7 +480,7 @@ async def test_speed_argument_is_kept(make_app) -> None:
         await settle(app)
         await pilot.pause()
         await asyncio.sleep(0.2)
-        assert app.speed_index == 1
+        assert app.main_screen.speed_index == 1
         assert app.query_one("#speed", Select).value == 1
         assert app.loop.speed == 10.0
 
@@ -483,16 +498,16 @@ async def test_s_places_the_start_and_starts_afresh(make_app) -> None:
         current = snap(app).current
         await pilot.press("s")
         await pilot.pause()
-        assert app.placing == pytest.approx(current)
+        assert placing(app) == pytest.approx(current)
         assert app.focused is None
         for key in ("right", "right", "right", "up", "up"):
             await pilot.press(key)
         await pilot.pause()
         expected = (current[0] + 0.06 * (x_hi - x_lo), current[1] + 0.04 * (y_hi - y_lo))
-        assert app.placing == pytest.approx(expected)
+        assert placing(app) == pytest.approx(expected)
         await pilot.press("enter")
         await new_run(app, generation)
-        assert app.placing is None
+        assert placing(app) is None
         assert info(app).init == pytest.approx(expected)
         assert snap(app).step == 0
         assert info(app).scenario == "himmelblau-four-minima"
@@ -509,11 +524,11 @@ async def test_s_escape_cancels(make_app) -> None:
         await pilot.press("s")
         await pilot.press("left")
         await pilot.pause()
-        assert app.placing is not None
+        assert placing(app) is not None
         app.last_notice = None
         await pilot.press("escape")
         await notice(app, "start unchanged")
-        assert app.placing is None
+        assert placing(app) is None
         await pilot.press("enter")  # enter no longer applies anything
         await stays_at(app, 2)
         assert info(app).generation == generation
@@ -527,7 +542,7 @@ async def test_s_on_a_many_parameter_problem_says_why(make_app) -> None:
         app.last_notice = None
         await pilot.press("s")
         await notice(app, "1- and 2-parameter")
-        assert app.placing is None
+        assert placing(app) is None
 
 
 async def test_s_on_a_one_parameter_problem(make_app) -> None:
@@ -542,7 +557,7 @@ async def test_s_on_a_one_parameter_problem(make_app) -> None:
         await pilot.press("up")  # no second axis: ignored
         await pilot.pause()
         expected = (current[0] - 0.02 * (hi - lo),)
-        assert app.placing == pytest.approx(expected)
+        assert placing(app) == pytest.approx(expected)
         await pilot.press("enter")
         await new_run(app, generation)
         assert info(app).init == pytest.approx(expected)
@@ -573,10 +588,14 @@ async def test_q_quits(make_app) -> None:
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await settle(app)
+        assert app.return_code is None  # only App.exit() sets it; leaving run_test does not
         await pilot.press("q")
-        await pilot.pause()
-    assert app.return_code in (0, None)
-    assert app.startup_error is None
+        deadline = asyncio.get_running_loop().time() + 10
+        while app.return_code is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert app.return_code == 0, "q did not exit the app"
+    assert app.return_code == 0
+    assert app.startup_error is None and app.internal_error is None
 
 
 # -- the command palette ----------------------------------------------------------------------
@@ -658,7 +677,10 @@ async def test_bad_lr_is_refused_and_nothing_changes(make_app, text: str) -> Non
         app.last_notice = None
         field = await focus_and_submit(pilot, app, "#lr", text)
         message = await notice(app)
-        assert message
+        # The field says exactly what the CLI and a scenario file say (tests/test_settings.py).
+        with pytest.raises(SettingError) as expected:
+            parse_lr(text)
+        assert message == str(expected.value)
         assert label_text(app, "#lr-error") == message
         assert field.has_class("-invalid")
         await stays_at(app, 2)
@@ -723,7 +745,7 @@ async def test_keys_typed_into_the_lr_field_do_not_step(make_app) -> None:
         await stays_at(app, 1)
         assert not snap(app).playing
         assert snap(app).lr == 0.1
-        assert app.placing is None
+        assert placing(app) is None
         assert not app.query_one("#loss", LossPlot).log_scale
         assert app.is_running
 
@@ -739,6 +761,31 @@ async def test_bad_expression_is_refused(make_app) -> None:
         await stays_at(app, 2)
         assert info(app).generation == generation
         assert info(app).problem == "quadratic"
+
+
+async def test_the_formula_is_compiled_in_the_worker_not_on_the_ui_thread(
+    make_app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import gdtui.engine
+
+    compiled_on: list[str] = []
+    real = gdtui.engine.compile_expression
+
+    def recording(text: str, *args: Any, **kwargs: Any) -> Any:
+        compiled_on.append(threading.current_thread().name)
+        return real(text, *args, **kwargs)
+
+    monkeypatch.setattr(gdtui.engine, "compile_expression", recording)
+    app = make_app()
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app)
+        generation = info(app).generation
+        await focus_and_submit(pilot, app, "#expression", "x**2 + y**2")
+        await new_run(app, generation)
+    assert compiled_on, "the formula was not compiled through gdtui.engine"
+    assert threading.main_thread().name not in compiled_on
 
 
 async def test_good_expression_starts_a_new_run(make_app) -> None:
@@ -918,7 +965,7 @@ async def test_divergence_stops_and_explains(make_app) -> None:
 async def test_tiny_terminal_says_so(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(40, 10)) as pilot:
-        await until(app, lambda: app.info is not None and app.snapshot is not None, 30)
+        await until(app, lambda: has_run(app), 30)
         await pilot.pause()
         assert app.screen.has_class("-too-small")
         message = app.query_one("#too-small", Static)
@@ -935,7 +982,7 @@ async def test_tiny_terminal_says_so(make_app) -> None:
 async def test_tiny_terminal_recovers_after_a_resize(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(40, 10)) as pilot:
-        await until(app, lambda: app.info is not None and app.snapshot is not None, 30)
+        await until(app, lambda: has_run(app), 30)
         await pilot.press("n")
         await at_step(app, 1)
         generation = info(app).generation
@@ -967,8 +1014,8 @@ async def test_resize_to_narrow_hides_the_controls(make_app) -> None:
 async def test_settled_returns_in_a_tiny_terminal(make_app) -> None:
     app = make_app()
     async with app.run_test(size=(40, 10)):
-        await until(app, lambda: app.info is not None and app.snapshot is not None, 30)
-        await app.settled(timeout=2)
+        await until(app, lambda: has_run(app), 30)
+        await settled(app, timeout=2)
 
 
 async def test_layout_at_80x24(make_app) -> None:

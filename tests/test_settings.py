@@ -189,7 +189,7 @@ def test_settings_and_suggest_load_without_torch() -> None:
 
 
 def test_the_engine_imports_only_the_torch_free_leaf_modules() -> None:
-    """gdtui.engine may use gdtui.settings and gdtui.suggest, nothing else above it, no terminal."""
+    """gdtui.engine may use gdtui.safetext, gdtui.settings and gdtui.suggest, nothing else above it, no terminal."""
     code = (
         "import sys, gdtui.engine\n"
         "mods = sorted(m for m in sys.modules if m.startswith('gdtui'))\n"

@@ -7,6 +7,7 @@ animation are off (``deterministic=True``), and no timing is shown while paused.
 from __future__ import annotations
 
 import pytest
+from waiting import settled, wait_until
 
 from gdtui.ui.app import GdtuiApp
 
@@ -20,7 +21,7 @@ def make(scenario: str, steps: int) -> GdtuiApp:
 
 async def settle(pilot) -> None:
     """Wait until the run, its history view and its landscape are drawn."""
-    await pilot.app.settled()
+    await settled(pilot.app)
     await pilot.pause()
 
 
@@ -69,7 +70,7 @@ def test_learning_rate_error(snap_compare, size) -> None:
         await pilot.press("a", "b", "c")
         await pilot.press("enter")
         await pilot.pause()
-        await app.wait_until(lambda: app.last_notice is not None)
+        await wait_until(app, lambda: app.last_notice is not None)
         await pilot.pause()
 
     assert snap_compare(make("seed-example", 1), terminal_size=size, run_before=run_before)

@@ -1,7 +1,8 @@
 """The descent loop: the one thread that owns the Run and steps torch.
 
 The app starts it in a Textual thread worker and talks to it only through :meth:`DescentLoop.send`
-(a queue); the loop talks back only through ``post`` (``App.post_message``, thread-safe). The UI
+(a queue of :mod:`gdtui.ui.commands`); the loop talks back only through ``post`` (thread-safe)
+with :mod:`gdtui.ui.messages`. The UI
 thread never waits for torch: even ``import torch`` happens here, after the first paint.
 """
 
@@ -10,13 +11,20 @@ from __future__ import annotations
 import dataclasses
 import queue
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from textual.message import Message
+
+from gdtui.ui import commands as cmd
+from gdtui.ui.commands import Command
 from gdtui.ui.messages import (
     Catalog,
     EngineReady,
+    ExpressionChecked,
+    InternalError,
     Notice,
     OptimizerChoice,
     Progress,
@@ -28,13 +36,23 @@ from gdtui.ui.messages import (
     SurfaceReady,
 )
 
+if TYPE_CHECKING:  # torch loads in the worker, after the first paint
+    from gdtui.engine import Run
+    from gdtui.scenario import Scenario
+
 # Seconds between progress messages while running: 3 updates/s keeps the curve live and the
 # bytes sent to the terminal near 7 KB/s at 120x40 (benchmarks/terminal_bytes.py).
 PUBLISH_INTERVAL = 1 / 3
-BATCH_SECONDS = 0.02
+BATCH_SECONDS = 0.02  # at full speed, how long to step between looks at the command queue
 # Points of the path sent to the landscape: thinned by powers of two (the points kept stay put,
 # so the drawing only changes at its end), enough for every cell of a large terminal.
-PATH_POINTS = 1 << 14  # at full speed, how long to step between looks at the command queue
+PATH_POINTS = 1 << 14
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: first line of the message`` (for a toast)."""
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
 class DescentLoop:
@@ -42,8 +60,8 @@ class DescentLoop:
 
     def __init__(
         self,
-        post: Callable[[Any], Any],
-        scenario: str | None = None,
+        post: Callable[[Message], Any],
+        scenario: str | Path | Scenario | None = None,
         overrides: dict[str, Any] | None = None,
         *,
         initial_steps: int = 0,
@@ -56,13 +74,14 @@ class DescentLoop:
         self.initial_steps = initial_steps
         self.autostart = autostart
         self.speed = speed
-        self.commands: queue.Queue[tuple[str, tuple[Any, ...]]] = queue.Queue()
+        self.commands: queue.Queue[Command] = queue.Queue()
         self.view_width = 120
         self.grid_size: tuple[int, int] | None = None
         self.generation = 0
         self.playing = False
-        self.scenario: Any = None
-        self.run_obj: Any = None
+        self.scenario: Scenario | None = None  # set by _start(), before any command
+        self.run_obj: Run | None = None  # set by _start(), before any command
+        self._user_errors: tuple[type[Exception], ...] = (ValueError,)
         self._graph: tuple[str, ...] = ()
         self._last_publish = 0.0
         self._rate_mark: tuple[float, int] = (0.0, 0)
@@ -71,9 +90,9 @@ class DescentLoop:
 
     # -- called from the UI thread -----------------------------------------------------------------
 
-    def send(self, command: str, *args: Any) -> None:
+    def send(self, command: Command) -> None:
         """Queue a command for the loop (thread-safe, never blocks)."""
-        self.commands.put((command, args))
+        self.commands.put(command)
 
     # -- the thread --------------------------------------------------------------------------------
 
@@ -85,28 +104,25 @@ class DescentLoop:
             timeout = self._wait_time()
             try:
                 if timeout <= 0:
-                    command, args = self.commands.get_nowait()
+                    command = self.commands.get_nowait()
                 else:
-                    command, args = self.commands.get(timeout=timeout)
+                    command = self.commands.get(timeout=timeout)
             except queue.Empty:
                 pass
             else:
-                if command == "quit":
-                    return
-                self._handle(command, args)
                 while True:  # drain: a burst of key presses is handled before stepping
+                    if isinstance(command, cmd.Quit):
+                        return
+                    self._handle(command)
                     try:
-                        command, args = self.commands.get_nowait()
+                        command = self.commands.get_nowait()
                     except queue.Empty:
                         break
-                    if command == "quit":
-                        return
-                    self._handle(command, args)
             if self.playing:
                 try:
                     self._step_batch()
                 except Exception as err:  # e.g. an op torch refuses mid-run
-                    self._report(err, "the step failed")
+                    self.report_bug(err, "the step failed")
             if self.playing and time.perf_counter() - self._last_publish >= PUBLISH_INTERVAL:
                 self.publish()
 
@@ -141,15 +157,16 @@ class DescentLoop:
             from gdtui.scenario import resolve_scenario
 
             spec = self.scenario_spec
-            if spec is None or isinstance(spec, str):
-                scenario = resolve_scenario(spec, self.overrides)
+            if spec is None or isinstance(spec, str | Path):
+                scenario = resolve_scenario(str(spec) if spec is not None else None, self.overrides)
             else:  # an already resolved Scenario (gdtui screenshot, tests)
                 scenario = spec
             self._new_run(scenario)
-        except Exception as err:
-            if not isinstance(err, ValueError):
-                err = ValueError(f"{type(err).__name__}: {err}")
+        except (ValueError, *self._user_errors) as err:  # bad input on the command line
             self.post(StartupFailed(str(err).splitlines()[0] if str(err) else repr(err)))
+            return False
+        except Exception as err:  # a bug: the app exits 1 and the log has the traceback
+            self.report_bug(err, "gdtui could not start", fatal=True)
             return False
         if self.initial_steps:
             for _ in self.run_obj.steps(self.initial_steps):
@@ -162,35 +179,68 @@ class DescentLoop:
 
     # -- commands ----------------------------------------------------------------------------------
 
-    def _handle(self, command: str, args: tuple[Any, ...]) -> None:
+    def _handle(self, command: Command) -> None:
         try:
-            getattr(self, f"_cmd_{command}")(*args)
+            self._dispatch(command)
         except self._user_errors as err:
             self.post(Notice(str(err), "error"))
         except Exception as err:  # a bug must not kill the loop or lose the run
-            self._report(err, f"'{command}' failed")
+            self.report_bug(err, f"{type(command).__name__} failed")
 
-    def _report(self, err: Exception, what: str) -> None:
-        """One line for an unexpected error; the run is paused and kept as it was."""
+    def _dispatch(self, command: Command) -> None:
+        match command:
+            case cmd.Toggle():
+                if self.playing:
+                    self._pause()
+                else:
+                    self._play()
+            case cmd.Step(count):
+                self._step(count)
+            case cmd.Reset():
+                self.playing = False
+                self._new_run(self.scenario)
+                self.publish()
+            case cmd.SetLr(value):
+                self._set_lr(value)
+            case cmd.ScaleLr(factor):
+                self._set_lr(self.run_obj.lr * factor)
+            case cmd.Configure(changes):
+                self._configure(changes)
+            case cmd.SetExpression(text):
+                self._set_expression(text)
+            case cmd.OpenScenario(spec):
+                self._open_scenario(spec)
+            case cmd.PlaceStart(point):
+                names = self.run_obj.param_names
+                init = {n: float(v) for n, v in zip(names, point, strict=True)}
+                self._configure({"init": init})
+            case cmd.SetSpeed(speed):
+                self.speed = speed
+                self._next_due = time.perf_counter()
+            case cmd.SetViewWidth(width):
+                self._set_view_width(width)
+            case cmd.SetGrid(nx, ny):
+                self._set_grid(nx, ny)
+            case cmd.Export(fmt, folder):
+                self._export(fmt, folder)
+            case _:
+                raise TypeError(f"unknown command {command!r}")
+
+    def report_bug(self, err: Exception, what: str, *, fatal: bool = False) -> None:
+        """An unexpected error: one line for the user, the traceback for the log.
+
+        The run is paused and kept as it was.
+        """
         self.playing = False
-        text = str(err).strip().splitlines()[0] if str(err).strip() else ""
-        self.post(Notice(f"{what}: {type(err).__name__}: {text}", "error"))
+        trace = "".join(traceback.format_exception(err))
+        self.post(InternalError(f"{what}: {one_line(err)}", trace, fatal))
 
-    def _cmd_toggle(self) -> None:
-        if self.playing:
-            self._cmd_pause()
-        else:
-            self._play()
-
-    def _cmd_play(self) -> None:
-        self._play()
-
-    def _cmd_pause(self) -> None:
+    def _pause(self) -> None:
         self.playing = False
         self._rate = None
         self.publish()
 
-    def _cmd_step(self, count: int = 1) -> None:
+    def _step(self, count: int) -> None:
         run = self.run_obj
         self.playing = False
         self._rate = None
@@ -201,21 +251,14 @@ class DescentLoop:
         self._after_stop_check(notify=True)
         self.publish()
 
-    def _cmd_reset(self) -> None:
-        self.playing = False
-        self._new_run(self.scenario)
-        self.publish()
-
-    def _cmd_lr(self, value: Any) -> None:
+    def _set_lr(self, value: float | str) -> None:
         lr = self.run_obj.set_lr(value)
         # Later resets keep the new rate: the scenario is what a reset goes back to.
         self.scenario = dataclasses.replace(self.scenario, lr=lr)
         self.publish()
 
-    def _cmd_scale_lr(self, factor: float) -> None:
-        self._cmd_lr(self.run_obj.lr * factor)
-
-    def _cmd_configure(self, changes: dict[str, Any]) -> None:
+    def _configure(self, changes: dict[str, Any]) -> None:
+        changes = dict(changes)
         hyper = changes.pop("hyper", None)
         scenario = self.scenario.with_overrides(**changes)
         if hyper is not None:
@@ -227,7 +270,18 @@ class DescentLoop:
         if was_playing:
             self._play()
 
-    def _cmd_scenario(self, spec: str) -> None:
+    def _set_expression(self, text: str) -> None:
+        from gdtui.engine import ExpressionError, compile_expression
+
+        try:
+            compile_expression(text)
+        except ExpressionError as err:
+            self.post(ExpressionChecked(text, str(err).strip().splitlines()[0]))
+            return
+        self.post(ExpressionChecked(text, ""))
+        self._configure({"expression": text})
+
+    def _open_scenario(self, spec: str) -> None:
         from gdtui.scenario import load_scenario
 
         scenario = load_scenario(spec)
@@ -236,29 +290,20 @@ class DescentLoop:
         self.publish()
         self.post(Notice(f"opened {scenario.name}: {scenario.title}"))
 
-    def _cmd_start(self, point: tuple[float, ...]) -> None:
-        names = self.run_obj.param_names
-        init = {n: float(v) for n, v in zip(names, point, strict=True)}
-        self._cmd_configure({"init": init})
-
-    def _cmd_speed(self, speed: float | None) -> None:
-        self.speed = speed
-        self._next_due = time.perf_counter()
-
-    def _cmd_view(self, width: int) -> None:
+    def _set_view_width(self, width: int) -> None:
         changed = width != self.view_width
         self.view_width = max(8, int(width))
         if changed and self.run_obj is not None and not self.playing:
             self.publish()
 
-    def _cmd_grid(self, nx: int, ny: int) -> None:
+    def _set_grid(self, nx: int, ny: int) -> None:
         size = (max(2, int(nx)), max(2, int(ny)))
         if size != self.grid_size:
             self.grid_size = size
             if self.run_obj is not None:
                 self.post(SurfaceReady(self.generation, self._surface(), size))
 
-    def _cmd_export(self, fmt: str, folder: str) -> None:
+    def _export(self, fmt: str, folder: Path) -> None:
         from gdtui.report import write_rows
 
         run = self.run_obj
@@ -289,7 +334,7 @@ class DescentLoop:
 
     # -- stepping ----------------------------------------------------------------------------------
 
-    def _can_step(self, run: Any) -> bool:
+    def _can_step(self, run: Run) -> bool:
         from gdtui.engine import Status
 
         if run.status is Status.FINISHED:
@@ -350,7 +395,7 @@ class DescentLoop:
             severity = "error" if run.status is Status.DIVERGED else "information"
             self.post(Notice(str(run.reason), severity))
 
-    def _new_run(self, scenario: Any) -> None:
+    def _new_run(self, scenario: Scenario) -> None:
         from gdtui.engine.optimizers import get_spec
         from gdtui.engine.run import describe_device
 
@@ -396,11 +441,13 @@ class DescentLoop:
         nx, ny = self.grid_size
         (x_lo, x_hi), *rest = problem.domain
         x = np.linspace(x_lo, x_hi, nx)
+        minima = tuple(tuple(float(v) for v in m) for m in problem.minima)
+        names = tuple(problem.param_names)
         if problem.dim == 1:
-            return Surface(x, None, problem.evaluate_grid(x))
+            return Surface(x, None, problem.evaluate_grid(x), minima, names)
         y_lo, y_hi = rest[0]
         y = np.linspace(y_lo, y_hi, ny)
-        return Surface(x, y, problem.evaluate_grid(x, y))
+        return Surface(x, y, problem.evaluate_grid(x, y), minima, names)
 
     # -- publishing --------------------------------------------------------------------------------
 

@@ -1,19 +1,24 @@
-"""Messages from the descent thread to the app, in one place.
+"""Messages from the descent thread to the app, in one place (as toolong's ``messages.py``).
 
 They carry engine data only (records, history views, problem facts): the app draws them. The
-frequent one, :class:`Progress`, is replaceable, so a burst collapses into the newest; the full
-history stays in the engine, so nothing is lost when messages merge.
+frequent ones (:class:`Progress`, :class:`SurfaceReady`) are replaceable, so a burst collapses
+into the newest; the full history stays in the engine, so nothing is lost when messages merge.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from textual.message import Message
 
-if TYPE_CHECKING:  # numpy loads after the first paint
+if TYPE_CHECKING:  # numpy and torch load after the first paint
     import numpy as np
+
+    from gdtui.engine import HistoryView, StepRecord
+
+Severity = Literal["information", "warning", "error"]
+"""How a one-line notice is shown (Textual's toast severities)."""
 
 
 @dataclass(frozen=True)
@@ -36,13 +41,31 @@ class Catalog:
     scenarios: tuple[tuple[str, str], ...]  # (name, title)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Surface:
-    """The loss on a grid for the landscape: ``z`` is (ny, nx) for 2-D, (nx,) for 1-D."""
+    """The loss on a grid, as the worker computes it and the landscape widget draws it.
+
+    The one form of the landscape from the engine to the pixels (compared by identity: the
+    widget caches its shaded map by it).
+
+    Attributes:
+        x: First parameter's values, shape ``(nx,)``, increasing.
+        y: Second parameter's values, shape ``(ny,)``, increasing; None for a 1-D curve.
+        z: The loss, shape ``(ny, nx)`` (2-D) or ``(nx,)`` (1-D); nan / inf cells are blank.
+        minima: Known minimisers (one value per parameter), drawn as ``★``.
+        names: The parameter names (one or two).
+    """
 
     x: np.ndarray
     y: np.ndarray | None
     z: np.ndarray
+    minima: tuple[tuple[float, ...], ...]
+    names: tuple[str, ...]
+
+    @property
+    def is_curve(self) -> bool:
+        """True for a 1-parameter landscape (a curve), False for a shaded 2-D map."""
+        return self.y is None
 
 
 @dataclass(frozen=True)
@@ -82,8 +105,8 @@ class Snapshot:
     reason: str | None
     lr: float
     playing: bool
-    record: Any  # StepRecord | None (a copy, safe to read on the UI thread)
-    view: Any  # HistoryView
+    record: StepRecord | None  # a copy, safe to read on the UI thread
+    view: HistoryView
     path: np.ndarray
     current: tuple[float, ...]
     graph: tuple[str, ...]
@@ -91,58 +114,74 @@ class Snapshot:
     view_width: int = 0
 
 
+@dataclass
 class EngineReady(Message):
     """torch and the engine have loaded; here is what can be chosen."""
 
-    def __init__(self, catalog: Catalog) -> None:
-        super().__init__()
-        self.catalog = catalog
+    catalog: Catalog
 
 
+@dataclass
 class RunStarted(Message):
     """A fresh run exists (start, reset, new problem, optimizer or scenario)."""
 
-    def __init__(self, info: RunInfo) -> None:
-        super().__init__()
-        self.info = info
+    info: RunInfo
 
 
+@dataclass
 class SurfaceReady(Message):
     """The landscape grid for the current run, at the size the widget asked for."""
 
-    def __init__(
-        self, generation: int, surface: Surface | None, grid_size: tuple[int, int]
-    ) -> None:
-        super().__init__()
-        self.generation = generation
-        self.surface = surface
-        self.grid_size = grid_size
+    generation: int
+    surface: Surface | None
+    grid_size: tuple[int, int]
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer grid makes an older one pointless."""
+        return isinstance(message, SurfaceReady)
 
 
+@dataclass
 class Progress(Message):
     """New steps were taken (or the run's state changed); replaceable."""
 
-    def __init__(self, snapshot: Snapshot) -> None:
-        super().__init__()
-        self.snapshot = snapshot
+    snapshot: Snapshot
 
     def can_replace(self, message: Message) -> bool:
         """A newer Progress makes an older one pointless."""
         return isinstance(message, Progress)
 
 
+@dataclass
 class Notice(Message):
     """A one-line message for the user (bad input, an export's path, a stop reason)."""
 
-    def __init__(self, text: str, severity: str = "information") -> None:
-        super().__init__()
-        self.text = text
-        self.severity = severity
+    text: str
+    severity: Severity = "information"
 
 
+@dataclass
+class ExpressionChecked(Message):
+    """The worker's answer to a typed formula: ``error`` is empty when it was accepted."""
+
+    expression: str
+    error: str
+
+
+@dataclass
 class StartupFailed(Message):
     """The scenario given on the command line can't be used: the app exits with code 2."""
 
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
+    text: str
+
+
+@dataclass
+class InternalError(Message):
+    """A bug in the worker: one line for the user, the traceback for the log.
+
+    ``fatal`` when the worker could not start at all (the app exits with code 1).
+    """
+
+    summary: str
+    traceback: str
+    fatal: bool = False

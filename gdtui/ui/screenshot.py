@@ -7,6 +7,18 @@ from pathlib import Path
 from typing import Any
 
 
+async def wait_drawn(app: Any, step: int, timeout: float = 30.0) -> None:
+    """Wait until the main screen shows the run at ``step``, drawn at its size, then draw it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not app.main_screen.drawn(step):
+        if loop.time() > deadline:
+            raise TimeoutError("the app did not reach the expected state")
+        await asyncio.sleep(0.01)
+    app.main_screen.request_redraw()
+    await asyncio.sleep(0)
+
+
 async def _shoot(
     scenario: Any, steps: int, size: tuple[int, int], press: list[str], title: str
 ) -> str:
@@ -14,11 +26,11 @@ async def _shoot(
 
     app = GdtuiApp(scenario=scenario, initial_steps=steps, deterministic=True)
     async with app.run_test(size=size) as pilot:
-        await app.settled(steps)
+        await wait_drawn(app, steps)
         for key in press:
             await pilot.press(key)
             await pilot.pause()
-        await app.wait_until(lambda: True)
+        app.main_screen.request_redraw()
         await pilot.pause()
         if app.startup_error:
             raise ValueError(app.startup_error)

@@ -1,12 +1,20 @@
-"""The controls: problem, optimizer, learning rate, its hyper-parameters, speed."""
+"""The controls: problem, optimizer, learning rate, its hyper-parameters, speed.
+
+The panel only shows choices and says what the user did, with its own messages
+(:class:`Controls.LrSubmitted`, :class:`Controls.ProblemChosen`, …, in the style of davep's hike
+widgets); the screen decides what to do with them. Nothing outside reaches into its fields.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
 from gdtui.ui.messages import Catalog, RunInfo
@@ -21,8 +29,75 @@ SPEEDS: list[tuple[str, float | None]] = [
 ]
 
 
+@dataclass
+class ControlsMessage(Message):
+    """Something the user did in the controls."""
+
+    controls: Controls
+
+    @property
+    def control(self) -> Controls:
+        """The controls panel that posted it."""
+        return self.controls
+
+
 class Controls(VerticalScroll):
-    """The left-hand panel. It only shows choices and reports them; the app applies them."""
+    """The left-hand panel. It only shows choices and reports them; the screen applies them."""
+
+    @dataclass
+    class LrEdited(ControlsMessage):
+        """The learning-rate text changed (not applied yet: check it and say why not)."""
+
+        text: str
+
+    @dataclass
+    class LrSubmitted(ControlsMessage):
+        """Enter in the learning-rate field: apply this rate to the running optimizer."""
+
+        text: str
+
+    @dataclass
+    class ExpressionSubmitted(ControlsMessage):
+        """Enter in the formula field: descend this formula (never empty)."""
+
+        text: str
+
+    @dataclass
+    class ProblemChosen(ControlsMessage):
+        """A built-in problem was picked."""
+
+        problem: str
+
+    @dataclass
+    class OptimizerChosen(ControlsMessage):
+        """An optimizer was picked."""
+
+        optimizer: str
+
+    @dataclass
+    class HyperSubmitted(ControlsMessage):
+        """Enter in a hyper-parameter field: every hyper-parameter as typed."""
+
+        values: dict[str, Any]
+
+    @dataclass
+    class SpeedChosen(ControlsMessage):
+        """A speed was picked: ``index`` into :data:`SPEEDS`, and its steps/s (None: no limit)."""
+
+        index: int
+        speed: float | None
+
+    @dataclass
+    class ToggleRequested(ControlsMessage):
+        """The run / pause button."""
+
+    @dataclass
+    class StepRequested(ControlsMessage):
+        """The step button."""
+
+    @dataclass
+    class ResetRequested(ControlsMessage):
+        """The reset button."""
 
     DEFAULT_CSS = """
     Controls {
@@ -38,9 +113,16 @@ class Controls(VerticalScroll):
     Controls #buttons Button { min-width: 8; width: 1fr; }
     """
 
-    def __init__(self, *, id: str | None = None, speed_index: int = len(SPEEDS) - 1) -> None:
+    def __init__(
+        self,
+        *,
+        id: str | None = None,
+        speed_index: int = len(SPEEDS) - 1,
+        cursor_blink: bool = True,
+    ) -> None:
         super().__init__(id=id)
         self.speed_index = speed_index
+        self.cursor_blink = cursor_blink
 
     def compose(self) -> ComposeResult:
         """Widgets are empty until the engine has loaded (the first paint does not wait)."""
@@ -68,9 +150,11 @@ class Controls(VerticalScroll):
             yield Button("reset", id="reset", compact=True)
 
     def on_mount(self) -> None:
-        """Title the panel."""
+        """Title the panel (and stop the fields' cursors blinking, if asked)."""
         self.border_title = "Controls"
         self.border_subtitle = "c hides"
+        for field in self.query(Input):
+            field.cursor_blink = self.cursor_blink
 
     def set_catalog(self, catalog: Catalog) -> None:
         """Fill the choices once the engine has loaded."""
@@ -95,6 +179,15 @@ class Controls(VerticalScroll):
         self.query_one("#expression-error", Static).update("")
         self._build_hyper(info.hyper)
 
+    @property
+    def lr_focused(self) -> bool:
+        """The learning-rate field has the focus (the user may be typing in it)."""
+        return self.query_one("#lr", Input).has_focus
+
+    def next_speed(self) -> None:
+        """Pick the next speed (posts :class:`SpeedChosen`, as picking it with the mouse does)."""
+        self.query_one("#speed", Select).value = (self.speed_index + 1) % len(SPEEDS)
+
     def show_lr(self, lr: float) -> None:
         """Show the learning rate in use (nothing is repainted when it is unchanged)."""
         field = self.query_one("#lr", Input)
@@ -113,12 +206,70 @@ class Controls(VerticalScroll):
         """Show why the typed formula can't be used."""
         self.query_one("#expression-error", Static).update(Text(message))
 
-    def hyper_values(self) -> dict[str, Any]:
-        """The hyper-parameters as typed."""
+    def _hyper_values(self) -> dict[str, Any]:
         out = {}
         for field in self.query(".hyper-input").results(Input):
             out[field.name or ""] = parse_value(field.value)
         return out
+
+    # -- what the user did, said with the panel's own messages ----------------------------------
+
+    @on(Input.Changed, "#lr")
+    def _lr_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.LrEdited(self, event.value))
+
+    @on(Input.Submitted, "#lr")
+    def _lr_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.LrSubmitted(self, event.value))
+
+    @on(Input.Submitted, "#expression")
+    def _expression_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.value.strip():
+            self.post_message(self.ExpressionSubmitted(self, event.value))
+
+    @on(Input.Submitted, ".hyper-input")
+    def _hyper_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.HyperSubmitted(self, self._hyper_values()))
+
+    @on(Select.Changed, "#problem")
+    def _problem_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if event.value == EXPRESSION:
+            self.query_one("#expression", Input).focus()
+        elif isinstance(event.value, str):
+            self.post_message(self.ProblemChosen(self, event.value))
+
+    @on(Select.Changed, "#optimizer")
+    def _optimizer_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if isinstance(event.value, str):
+            self.post_message(self.OptimizerChosen(self, event.value))
+
+    @on(Select.Changed, "#speed")
+    def _speed_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if isinstance(event.value, int) and event.value != self.speed_index:
+            self.speed_index = event.value
+            self.post_message(self.SpeedChosen(self, event.value, SPEEDS[event.value][1]))
+
+    @on(Button.Pressed, "#toggle")
+    def _toggle_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.ToggleRequested(self))
+
+    @on(Button.Pressed, "#step")
+    def _step_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.StepRequested(self))
+
+    @on(Button.Pressed, "#reset")
+    def _reset_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.post_message(self.ResetRequested(self))
 
     def _build_hyper(self, hyper: dict[str, Any]) -> None:
         box = self.query_one("#hyper", VerticalScroll)
@@ -126,6 +277,7 @@ class Controls(VerticalScroll):
         rows = []
         for key, value in hyper.items():
             field = Input(format_value(value), name=key, classes="hyper-input", compact=True)
+            field.cursor_blink = self.cursor_blink
             rows.append(Horizontal(Label(key), field, classes="hyper-row"))
         if rows:
             box.mount_all(rows)

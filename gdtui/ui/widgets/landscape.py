@@ -1,13 +1,15 @@
 """The loss-landscape widget: a shaded map (2-D) or a curve (1-D) with the descent path.
 
-The caller computes the landscape (:meth:`Landscape.grid_size` says how many samples are worth
-computing) and the path; the widget only maps values to colours and cells. The shaded map is
-cached, so a new path point re-composes and repaints only the rows it touches.
+The worker computes the landscape (:meth:`Landscape.grid_size` says how many samples are worth
+computing) as a :class:`~gdtui.ui.messages.Surface`; the widget only maps values to colours and
+cells. The shaded map is cached, so a new path point re-composes and repaints only the rows it
+touches. The widget owns both directions of its coordinate mapping (:meth:`Landscape.cell_of`,
+:meth:`Landscape.point_at`) and the start-placing mode; it posts :class:`Landscape.StartPlaced`
+when the user picks a new start (a click, or enter while placing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,12 +17,16 @@ import plotext as plt
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
+from textual.events import Click
+from textual.message import Message
 from textual.strip import Strip
 
+from gdtui.ui.messages import Surface
+from gdtui.ui.widgets import plotext_internals
 from gdtui.ui.widgets.line_canvas import LineCanvas
-from gdtui.ui.widgets.loss_plot import PLOTEXT_LOCK, build_plotext_lines
+from gdtui.ui.widgets.plot_text import PLOTEXT_LOCK, message_lines, new_figure
 
-__all__ = ["NO_LANDSCAPE", "PALETTE", "Curve1D", "Landscape", "Surface2D", "render_curve_text"]
+__all__ = ["NO_LANDSCAPE", "PALETTE", "Landscape", "render_curve_text"]
 
 NO_LANDSCAPE = "a landscape needs 1 or 2 parameters"
 """Shown when there is no surface to draw."""
@@ -74,58 +80,8 @@ _GLYPHS = {
 }
 
 
-@dataclass(frozen=True, eq=False)
-class Surface2D:
-    """A loss surface on a grid (compared by identity; the widget caches by it).
-
-    Attributes:
-        x: Grid x coordinates, shape ``(nx,)``, increasing.
-        y: Grid y coordinates, shape ``(ny,)``, increasing.
-        z: Loss values, shape ``(ny, nx)``; nan / inf cells are drawn blank.
-        minima: Known minima ``(x, y)``, drawn as ``★``.
-        x_name: Name of the first parameter.
-        y_name: Name of the second parameter.
-    """
-
-    x: np.ndarray
-    y: np.ndarray
-    z: np.ndarray
-    minima: Sequence[tuple[float, float]]
-    x_name: str
-    y_name: str
-
-
-@dataclass(frozen=True, eq=False)
-class Curve1D:
-    """A 1-D loss curve.
-
-    Attributes:
-        x: Parameter values, shape ``(n,)``, increasing.
-        z: Loss values, shape ``(n,)``.
-        minima: Known minimising parameter values, drawn as ``★``.
-        x_name: Name of the parameter.
-    """
-
-    x: np.ndarray
-    z: np.ndarray
-    minima: Sequence[float]
-    x_name: str
-
-
 def _fmt(value: float) -> str:
     return f"{value:.3g}"
-
-
-def _centered(message: str, width: int) -> str:
-    if len(message) >= width:
-        return message[:width]
-    return " " * ((width - len(message)) // 2) + message
-
-
-def _message_lines(message: str, width: int, height: int) -> list[str]:
-    lines = [""] * height
-    lines[height // 2] = _centered(message, width)
-    return lines
 
 
 def quantile_levels(z: np.ndarray, levels: int = _LEVELS) -> np.ndarray:
@@ -152,7 +108,7 @@ def quantile_levels(z: np.ndarray, levels: int = _LEVELS) -> np.ndarray:
 class _Background:
     """The shaded map for one surface at one size: levels per cell and one strip per row."""
 
-    def __init__(self, surface: Surface2D, cols: int, rows: int) -> None:
+    def __init__(self, surface: Surface, cols: int, rows: int) -> None:
         self.surface = surface
         self.cols, self.rows = cols, rows
         x = np.asarray(surface.x, dtype=np.float64)
@@ -239,6 +195,15 @@ class _Background:
         col, row, inside = self.to_cells(np.array([px]), np.array([py]))
         return (int(col[0]), int(row[0])) if inside[0] else None
 
+    def to_point(self, col: int, row: int) -> tuple[float, float] | None:
+        """The point at the middle of a cell (the inverse of :meth:`to_cell`), None outside."""
+        if not (0 <= col < self.cols and 0 <= row < self.rows):
+            return None
+        x = self.x0 + col / max(self.cols - 1, 1) * (self.x1 - self.x0)
+        sub_row = 2 * (self.rows - 1 - row) + 0.5  # between the cell's two half-block samples
+        y = self.y0 + sub_row / (2 * self.rows - 1) * (self.y1 - self.y0)
+        return (min(x, self.x1), min(y, self.y1))
+
 
 _OVERLAY_STYLES: dict[tuple[Color, Color | None, bool], Style] = {}
 
@@ -318,7 +283,7 @@ def _footer(left: str, width: int) -> Strip:
 
 
 def render_curve_text(
-    curve: Curve1D,
+    curve: Surface,
     path: np.ndarray | None,
     current: tuple[float, ...] | None,
     start: tuple[float, ...] | None,
@@ -336,7 +301,7 @@ def render_curve_text(
     x, z = x[:n], z[:n]
     ok = np.isfinite(x) & np.isfinite(z)
     if not ok.any() or width < 16 or height < 4:
-        return _message_lines(f"{curve.x_name}: nothing to draw", width, height)
+        return message_lines(f"{curve.names[0]}: nothing to draw", width, height)
     x, z = x[ok], z[ok]
     if len(x) > 4 * width:  # guard: never hand plotext more points than it can show
         idx = np.rint(np.linspace(0, len(x) - 1, 4 * width)).astype(np.int64)
@@ -362,10 +327,7 @@ def render_curve_text(
         )
 
     with PLOTEXT_LOCK:
-        plt.clear_figure()
-        plt.limit_size(False, False)
-        plt.plotsize(width, height)
-        plt.theme("pro")
+        new_figure(width, height)
         plt.plot(x.tolist(), z.tolist(), color="blue+", marker="hd")
         if path is not None and np.size(path):
             arr = np.asarray(path, dtype=np.float64)
@@ -379,7 +341,7 @@ def render_curve_text(
                 plt.scatter(px[keep].tolist(), pz[keep].tolist(), color="white", marker="•")
         for value, glyph, color in (
             (start, "○", "white"),
-            *[((m,), "★", "orange+") for m in curve.minima],
+            *[((m[0],), "★", "orange+") for m in curve.minima],
             (current, "●", "red+"),
         ):
             if value is None or not len(value):
@@ -390,8 +352,8 @@ def render_curve_text(
                 plt.scatter(px.tolist(), pz.tolist(), color=color, marker=glyph)
         plt.xlim(xlo, xhi)
         plt.ylim(zlo, zhi)
-        plt.xlabel(curve.x_name)
-        lines = build_plotext_lines()
+        plt.xlabel(curve.names[0])
+        lines = plotext_internals.build_lines()
     return (lines + [""] * height)[:height]
 
 
@@ -402,7 +364,21 @@ class Landscape(LineCanvas):
     lower), coloured by rank of the loss; overlays: ``·`` path segments, ``•`` path points,
     ``○`` start, ``★`` minima, ``●`` current point. y grows upwards. The last row is a footer
     with the parameter ranges.
+
+    While a start is being placed (:meth:`start_placing`) the pending start is drawn as ``○``.
     """
+
+    @dataclass
+    class StartPlaced(Message):
+        """The user picked a new start point (a click on the map, or enter while placing)."""
+
+        landscape: Landscape
+        point: tuple[float, ...]
+
+        @property
+        def control(self) -> Landscape:
+            """The landscape that was clicked."""
+            return self.landscape
 
     def __init__(
         self,
@@ -413,17 +389,14 @@ class Landscape(LineCanvas):
         disabled: bool = False,
     ) -> None:
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
-        self._surface: Surface2D | Curve1D | None = None
+        self._surface: Surface | None = None
+        self._domain: tuple[tuple[float, float], ...] = ()
+        self.placing: tuple[float, ...] | None = None
+        """The pending start while placing it (None: not placing)."""
         self._path: np.ndarray | None = None
         self._current: tuple[float, ...] | None = None
         self._start: tuple[float, ...] | None = None
         self._background: _Background | None = None
-        self._last_changed: list[int] = []
-
-    @property
-    def last_changed_rows(self) -> list[int]:
-        """Rows refreshed by the most recent re-render (for tests and diagnostics)."""
-        return list(self._last_changed)
 
     def grid_size(self) -> tuple[int, int]:
         """How many samples ``(nx, ny)`` are worth computing for the current size.
@@ -442,9 +415,60 @@ class Landscape(LineCanvas):
         bg = self._background_for_size()
         return bg.to_cell(x, y) if bg is not None else None
 
+    def point_at(self, col: int, row: int) -> tuple[float, float] | None:
+        """The 2-D point a cell ``(column, row)`` stands for (the inverse of :meth:`cell_of`).
+
+        None outside the map (the footer row included) or when no 2-D map is shown.
+        """
+        bg = self._background_for_size()
+        return bg.to_point(col, row) if bg is not None else None
+
+    # -- placing the start ---------------------------------------------------------------------
+
+    def start_placing(
+        self, point: tuple[float, ...], domain: tuple[tuple[float, float], ...]
+    ) -> None:
+        """Show ``point`` as the pending start; arrows (:meth:`move_placing`) move it in ``domain``."""
+        self.placing = tuple(float(v) for v in point)
+        self._domain = domain
+        self.rerender()
+
+    def move_placing(self, dx: int, dy: int) -> None:
+        """Nudge the pending start by 2% of the plotting domain per step."""
+        if self.placing is None:
+            return
+        point = list(self.placing)
+        for i, delta in enumerate((dx, dy)[: len(point)]):
+            lo, hi = self._domain[i]
+            point[i] = min(hi, max(lo, point[i] + delta * 0.02 * (hi - lo)))
+        self.placing = tuple(point)
+        self.rerender()
+
+    def apply_placing(self) -> None:
+        """Post :class:`StartPlaced` for the pending start and leave placing."""
+        if self.placing is None:
+            return
+        point, self.placing = self.placing, None
+        self.post_message(self.StartPlaced(self, point))
+
+    def cancel_placing(self) -> None:
+        """Leave placing; the start stays as it was."""
+        self.placing = None
+        self.rerender()
+
+    def on_click(self, event: Click) -> None:
+        """A click on a 2-D map picks the start there."""
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        point = self.point_at(offset.x, offset.y)
+        if point is not None:
+            self.placing = None
+            self.post_message(self.StartPlaced(self, point))
+
     def show(
         self,
-        surface: Surface2D | Curve1D | None,
+        surface: Surface | None,
         path: np.ndarray | None,
         current: tuple[float, ...] | None,
         start: tuple[float, ...] | None,
@@ -456,7 +480,7 @@ class Landscape(LineCanvas):
                 Passing the same object again reuses the cached shaded map.
             path: Visited points, shape ``(n, 2)`` for 2-D; ``(n,)`` / ``(n, 1)`` for 1-D.
             current: The current point (drawn last, on top).
-            start: The starting point.
+            start: The starting point (a start being placed is drawn instead).
 
         Returns:
             The rows refreshed (empty before the widget has a size).
@@ -467,10 +491,14 @@ class Landscape(LineCanvas):
         self._start = None if start is None else tuple(float(v) for v in start)
         return self.rerender()
 
+    @property
+    def _shown_start(self) -> tuple[float, ...] | None:
+        return self.placing if self.placing is not None else self._start
+
     def _background_for_size(self) -> _Background | None:
         surface = self._surface
         width, height = self.size
-        if not isinstance(surface, Surface2D) or width <= 0 or height <= 1:
+        if surface is None or surface.is_curve or width <= 0 or height <= 1:
             return None
         rows = height - 1
         bg = self._background
@@ -482,28 +510,23 @@ class Landscape(LineCanvas):
         """Draw the current landscape at the current size."""
         width, height = self.size
         if width <= 0 or height <= 0:
-            self._last_changed = []
             return []
         surface = self._surface
         if surface is None:
             self._background = None
-            strips = [
-                Strip([Segment(line)]) for line in _message_lines(NO_LANDSCAPE, width, height)
-            ]
-            self._last_changed = self.set_lines(strips)
-        elif isinstance(surface, Curve1D):
+            strips = [Strip([Segment(line)]) for line in message_lines(NO_LANDSCAPE, width, height)]
+            return self.set_lines(strips)
+        if surface.is_curve:
             self._background = None
             lines = render_curve_text(
-                surface, self._path, self._current, self._start, width, height
+                surface, self._path, self._current, self._shown_start, width, height
             )
-            self._last_changed = self.set_ansi_lines(lines)
-        else:
-            self._last_changed = self.set_lines(self._render_2d(surface, width, height))
-        return self._last_changed
+            return self.set_ansi_lines(lines)
+        return self.set_lines(self._render_2d(surface, width, height))
 
-    def _render_2d(self, surface: Surface2D, width: int, height: int) -> list[Strip]:
+    def _render_2d(self, surface: Surface, width: int, height: int) -> list[Strip]:
         if height < 3 or width < 4:
-            return [Strip([Segment(line)]) for line in _message_lines("…", width, height)]
+            return [Strip([Segment(line)]) for line in message_lines("…", width, height)]
         bg = self._background_for_size()
         assert bg is not None
         overlay: dict[int, dict[int, int]] = {}
@@ -522,19 +545,20 @@ class Landscape(LineCanvas):
                 put(cell, _TRAIL)
             for cell in steps:
                 put(cell, _STEP)
-        if self._start is not None and len(self._start) >= 2:
-            put(bg.to_cell(self._start[0], self._start[1]), _START)
-        for mx, my in surface.minima:
-            put(bg.to_cell(float(mx), float(my)), _MINIMUM)
+        start = self._shown_start
+        if start is not None and len(start) >= 2:
+            put(bg.to_cell(start[0], start[1]), _START)
+        for minimum in surface.minima:
+            put(bg.to_cell(float(minimum[0]), float(minimum[1])), _MINIMUM)
         if self._current is not None and len(self._current) >= 2:
             put(bg.to_cell(self._current[0], self._current[1]), _CURRENT)
         strips = [
             bg.row_strip(row, overlay[row]) if row in overlay else bg.strips[row]
             for row in range(bg.rows)
         ]
+        x_name, y_name = surface.names
         footer = (
-            f"{surface.x_name} ∈ [{_fmt(bg.x0)}, {_fmt(bg.x1)}]  "
-            f"{surface.y_name} ∈ [{_fmt(bg.y0)}, {_fmt(bg.y1)}]"
+            f"{x_name} ∈ [{_fmt(bg.x0)}, {_fmt(bg.x1)}]  {y_name} ∈ [{_fmt(bg.y0)}, {_fmt(bg.y1)}]"
         )
         strips.append(_footer(footer, width))
         return strips

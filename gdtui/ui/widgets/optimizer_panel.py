@@ -7,7 +7,7 @@ from rich.text import Text
 
 from gdtui.ui.format import fit, num
 from gdtui.ui.messages import RunInfo, Snapshot
-from gdtui.ui.widgets.backprop_panel import quantity_table
+from gdtui.ui.widgets.quantity_table import Quantity, quantity_table
 from gdtui.ui.widgets.rich_canvas import RichCanvas
 
 
@@ -49,7 +49,7 @@ class OptimizerPanel(RichCanvas):
         )
         names = info.param_names
         width = self.size.width
-        rows: list[tuple[str | Text, tuple[float | str | None, ...], str]] = []
+        rows: list[Quantity] = []
         if len(names) == 1:  # the worked example reads: w 5.0 → 4.4
             before, after = fit([record.params_before[0], record.params[0]], (width - 14) // 2)
             rows.append(("θ", (f"{before} → {after}",), ""))

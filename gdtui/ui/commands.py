@@ -1,0 +1,124 @@
+"""Commands from the UI to the descent loop, in one place (the other way: ``messages.py``).
+
+Each is a small frozen dataclass; :meth:`gdtui.ui.descent.DescentLoop.send` queues one and the
+loop dispatches on its type with ``match``. They carry plain values only (no torch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Toggle:
+    """Run, or pause a running descent."""
+
+
+@dataclass(frozen=True)
+class Step:
+    """Pause and take ``count`` steps."""
+
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Reset:
+    """A fresh run of the same scenario (it keeps a learning rate changed since)."""
+
+
+@dataclass(frozen=True)
+class SetLr:
+    """Change the running optimizer's learning rate at once (text as typed, or a number)."""
+
+    value: float | str
+
+
+@dataclass(frozen=True)
+class ScaleLr:
+    """Multiply the running optimizer's learning rate by ``factor``."""
+
+    factor: float
+
+
+@dataclass(frozen=True)
+class Configure:
+    """A fresh run with changed scenario fields (``loss``, ``optimizer``, ``hyper``, ``init``…)."""
+
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SetExpression:
+    """Descend a typed formula; the loop answers with :class:`ExpressionChecked`."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class OpenScenario:
+    """A fresh run of a scenario given by built-in name or ``.toml`` path."""
+
+    spec: str
+
+
+@dataclass(frozen=True)
+class PlaceStart:
+    """A fresh run from this start point (one value per parameter)."""
+
+    point: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class SetSpeed:
+    """Steps per second while running (None: as fast as it goes)."""
+
+    speed: float | None
+
+
+@dataclass(frozen=True)
+class SetViewWidth:
+    """How many points the loss plot can show (the history view is downsampled to it)."""
+
+    width: int
+
+
+@dataclass(frozen=True)
+class SetGrid:
+    """How many landscape samples ``(nx, ny)`` the landscape widget can show."""
+
+    nx: int
+    ny: int
+
+
+@dataclass(frozen=True)
+class Export:
+    """Write the run's records as ``fmt`` (``jsonl`` or ``csv``) into ``folder``."""
+
+    fmt: str
+    folder: Path
+
+
+@dataclass(frozen=True)
+class Quit:
+    """Leave the loop (the app is closing)."""
+
+
+Command = (
+    Toggle
+    | Step
+    | Reset
+    | SetLr
+    | ScaleLr
+    | Configure
+    | SetExpression
+    | OpenScenario
+    | PlaceStart
+    | SetSpeed
+    | SetViewWidth
+    | SetGrid
+    | Export
+    | Quit
+)
+"""Everything the UI can ask of the loop."""

@@ -1,0 +1,451 @@
+"""The main screen: controls, the loss curve, the landscape, the two step panels, the status.
+
+It keeps the newest run facts and snapshot the descent worker sent and draws them on a timer
+tick, only when something changed. It talks to its widgets through their public methods and
+hears from them through their own messages (``on_controls_lr_submitted``,
+``on_landscape_start_placed``, …); it talks to the worker through ``app.send``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.events import Resize
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from gdtui.ui.commands import (
+    Configure,
+    PlaceStart,
+    Reset,
+    ScaleLr,
+    SetExpression,
+    SetGrid,
+    SetLr,
+    SetSpeed,
+    SetViewWidth,
+    Step,
+    Toggle,
+)
+from gdtui.ui.messages import (
+    EngineReady,
+    ExpressionChecked,
+    Progress,
+    RunInfo,
+    RunStarted,
+    Snapshot,
+    Surface,
+    SurfaceReady,
+)
+from gdtui.ui.widgets.backprop_panel import BackpropPanel
+from gdtui.ui.widgets.controls import SPEEDS, Controls
+from gdtui.ui.widgets.optimizer_panel import OptimizerPanel
+from gdtui.ui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from gdtui.ui.app import GdtuiApp
+    from gdtui.ui.widgets.landscape import Landscape
+    from gdtui.ui.widgets.loss_plot import LossPlot
+
+MIN_SIZE = (60, 16)
+NARROW = 110  # below this many columns the controls start hidden
+SHORT = 30  # below this many rows the step panels get fewer rows
+REFRESH_HZ = 8
+
+
+class MainScreen(Screen[None]):
+    """The live view of one descent (the app's default screen).
+
+    Args:
+        speed_index: the speed the controls start on (an index into ``SPEEDS``).
+        deterministic: no cursor blink (snapshots, screenshots).
+    """
+
+    BINDINGS = [
+        Binding("space", "toggle", "run/pause"),
+        Binding("n", "step", "step"),
+        Binding("r", "reset", "reset"),
+        Binding("plus,equals_sign", "lr_up", "lr×2", key_display="+"),
+        Binding("minus,underscore", "lr_down", "lr÷2", key_display="-"),
+        Binding("l", "log", "log"),
+        Binding("f", "speed", "speed", show=False),
+        Binding("s", "place", "start", show=False),
+        Binding("c", "panel('controls')", "controls", show=False),
+        Binding("g", "panel('landscape')", "landscape", show=False),
+        Binding("b", "panel('panels')", "panels", show=False),
+        Binding("escape", "escape", show=False),
+        Binding("enter", "place_apply", show=False),
+        Binding("up", "place_move(0, 1)", show=False),
+        Binding("down", "place_move(0, -1)", show=False),
+        Binding("left", "place_move(-1, 0)", show=False),
+        Binding("right", "place_move(1, 0)", show=False),
+    ]
+
+    def __init__(self, *, speed_index: int = len(SPEEDS) - 1, deterministic: bool = False) -> None:
+        super().__init__()
+        self.speed_index = speed_index
+        self.deterministic = deterministic
+        self.info: RunInfo | None = None
+        """The current run's facts (None until the engine has loaded)."""
+        self.snapshot: Snapshot | None = None
+        """The newest snapshot of the current run."""
+        self.surface: Surface | None = None
+        """The landscape grid of the current run, at ``surface_size``."""
+        self.surface_size: tuple[int, int] | None = None
+        self.view_width = 0
+        """The width the loss plot asked the worker for (its history view is that wide)."""
+        self.plots_ready = False
+        self._grid_sent: tuple[int, int] | None = None
+        self._dirty = False
+        self._hidden: dict[str, bool | None] = {
+            "controls": None,
+            "landscape": False,
+            "panels": False,
+        }
+
+    @property
+    def gdtui(self) -> GdtuiApp:
+        """The app, typed."""
+        return cast("GdtuiApp", self.app)
+
+    # -- layout --------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        """Everything is drawn before torch is imported; the engine loads in the worker."""
+        with Horizontal(id="main"):
+            yield Controls(
+                id="controls", speed_index=self.speed_index, cursor_blink=not self.deterministic
+            )
+            with Vertical(id="views"):
+                with Horizontal(id="plots"):
+                    # The plots (numpy, plotext) are mounted right after the first paint.
+                    yield Static("", id="plots-loading")
+                with Horizontal(id="panels"):
+                    yield BackpropPanel(id="backprop")
+                    yield OptimizerPanel(id="optimizer-panel")
+        yield Static("", id="too-small")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Paint first, then mount the plots and start the descent thread (which imports torch)."""
+        self._apply_layout()
+        self.query_one(StatusLine).show(None, None)
+        self.call_after_refresh(self._mount_plots)
+        self.set_interval(1 / REFRESH_HZ, self._tick)
+
+    async def _mount_plots(self) -> None:
+        from gdtui.ui.widgets.landscape import Landscape
+        from gdtui.ui.widgets.loss_plot import LossPlot
+
+        loss, landscape = LossPlot(id="loss"), Landscape(id="landscape")
+        loss.border_title = "loss · l: log scale"
+        landscape.border_title = "landscape"
+        await self.query_one("#plots-loading").remove()
+        await self.query_one("#plots").mount(loss, landscape)
+        self.plots_ready = True
+        if self.info is not None:
+            self._show_run_titles(self.info)
+        self.gdtui.start_descent()
+        self.call_after_refresh(self._send_sizes)
+
+    def _loss(self) -> LossPlot:
+        from gdtui.ui.widgets.loss_plot import LossPlot
+
+        return self.query_one("#loss", LossPlot)
+
+    def _landscape(self) -> Landscape:
+        from gdtui.ui.widgets.landscape import Landscape
+
+        return self.query_one("#landscape", Landscape)
+
+    def on_resize(self, event: Resize) -> None:
+        """Adapt the layout to the terminal's new size."""
+        self._apply_layout(event.size.width, event.size.height)
+
+    def _apply_layout(self, width: int | None = None, height: int | None = None) -> None:
+        if width is None or height is None:
+            width, height = self.app.size
+        too_small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
+        self.set_class(too_small, "-too-small")
+        if too_small:
+            self.query_one("#too-small", Static).update(
+                Text(
+                    f"terminal too small ({width}×{height}): gdtui needs at least "
+                    f"{MIN_SIZE[0]}×{MIN_SIZE[1]}; enlarge it, or press q to quit"
+                )
+            )
+        self.set_class(height < SHORT, "-short")
+        for panel, hidden in self._hidden.items():
+            if hidden is None:  # automatic: controls start hidden on narrow terminals
+                hidden = width < NARROW
+            self.set_class(hidden, f"-hide-{panel}")
+        self.call_after_refresh(self._send_sizes)
+
+    def _send_sizes(self) -> None:
+        """Tell the descent thread the plot width and landscape grid, when they changed.
+
+        Called on every tick: widgets get their size after layout, which may come later than
+        any event the screen sees.
+        """
+        if not self.plots_ready:
+            return
+        loss = self._loss()
+        if loss.size.width > 0:
+            width = max(8, loss.size.width - 8)
+            if width != self.view_width:
+                self.view_width = width
+                self.gdtui.send(SetViewWidth(width))
+                self._dirty = True
+        landscape = self._landscape()
+        if landscape.display and landscape.size.width > 0:
+            grid = landscape.grid_size()
+            if grid != self._grid_sent:
+                self._grid_sent = grid
+                self.gdtui.send(SetGrid(*grid))
+                self._dirty = True
+
+    # -- messages from the descent thread (they bubble on to the app) ---------------------------
+
+    def on_engine_ready(self, message: EngineReady) -> None:
+        """torch has loaded: fill the controls."""
+        self.query_one(Controls).set_catalog(message.catalog)
+
+    def on_run_started(self, message: RunStarted) -> None:
+        """A fresh run: new settings in the controls, a new landscape."""
+        info = message.info
+        self.info = info
+        self.snapshot = None
+        self._set_surface(info.surface, info.grid_size)
+        self.query_one(Controls).show_run(info)
+        if self.plots_ready:
+            self._landscape().cancel_placing()
+            self._show_run_titles(info)
+        self._send_sizes()
+
+    def _show_run_titles(self, info: RunInfo) -> None:
+        # User text (formulas, file names) goes in as Text: "[a=1]" is not markup.
+        self._loss().border_subtitle = Text(f"{info.problem} · {info.optimizer}")
+        two_d = len(info.param_names) in (1, 2)
+        title = f"landscape · {info.expression}" if two_d else "landscape"
+        self._landscape().border_title = Text(title)
+
+    def on_surface_ready(self, message: SurfaceReady) -> None:
+        """The landscape grid at the widget's size."""
+        if self.info is not None and message.generation == self.info.generation:
+            self._set_surface(message.surface, message.grid_size)
+
+    def on_progress(self, message: Progress) -> None:
+        """Keep the newest snapshot; the tick draws it."""
+        if self.info is None or message.snapshot.generation != self.info.generation:
+            return
+        self.snapshot = message.snapshot
+        controls = self.query_one(Controls)
+        if not controls.lr_focused:  # don't overwrite what the user is typing
+            controls.show_lr(message.snapshot.lr)
+        self._dirty = True
+
+    def on_expression_checked(self, message: ExpressionChecked) -> None:
+        """The worker's verdict on a typed formula, under the field."""
+        self.query_one(Controls).show_expression_error(message.error)
+
+    def _set_surface(self, surface: Surface | None, grid_size: tuple[int, int] | None) -> None:
+        self.surface = surface
+        self.surface_size = grid_size
+        self._dirty = True
+
+    # -- drawing ---------------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        try:
+            self._send_sizes()
+            if not self._dirty:
+                return
+            self._dirty = False
+            with self.app.batch_update():
+                self.redraw()
+        except NoMatches:
+            pass  # the screen is being torn down (the app is exiting)
+
+    def redraw(self) -> None:
+        """Draw the newest snapshot in every widget."""
+        info, snapshot = self.info, self.snapshot
+        self.query_one(StatusLine).show(info, snapshot)
+        self.query_one(BackpropPanel).show(info, snapshot)
+        self.query_one(OptimizerPanel).show(info, snapshot)
+        if info is None or snapshot is None or not self.plots_ready:
+            return
+        from gdtui.ui.widgets.loss_plot import Series
+
+        view = snapshot.view
+        series = Series(info.optimizer, view.step, view.loss, view.loss_min, view.loss_max, "cyan+")
+        self._loss().show_series([series], log_offset=info.min_value)
+        landscape = self._landscape()
+        if landscape.display:
+            path = snapshot.path if snapshot.step else None
+            landscape.show(self.surface, path, snapshot.current, info.init)
+
+    def request_redraw(self) -> None:
+        """Draw now (not on the next tick)."""
+        self._dirty = True
+        self._tick()
+
+    def drawn(self, step: int) -> bool:
+        """The run is at ``step`` (or stopped) and drawn at the current size, landscape included.
+
+        True at once when the worker could not start (there is nothing more to wait for).
+        """
+        app = self.gdtui
+        if app.startup_error or app.internal_error:
+            return True
+        info, snap = self.info, self.snapshot
+        if info is None or snap is None or not self.plots_ready:
+            return False
+        at_step = snap.step == step or snap.status != "running"
+        if self.has_class("-too-small"):
+            return at_step  # nothing is drawn but the message
+        landscape = self._landscape()
+        landscape_ok = (
+            len(info.param_names) not in (1, 2)
+            or not landscape.display
+            or (self.surface is not None and self.surface_size == landscape.grid_size())
+        )
+        return landscape_ok and snap.view_width == self.view_width and at_step
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def action_toggle(self) -> None:
+        """Run or pause."""
+        self.gdtui.send(Toggle())
+
+    def action_step(self) -> None:
+        """One step."""
+        self.gdtui.send(Step(1))
+
+    def action_reset(self) -> None:
+        """Back to the start point, same settings."""
+        self.gdtui.send(Reset())
+
+    def action_lr_up(self) -> None:
+        """Double the learning rate of the running optimizer."""
+        self.gdtui.send(ScaleLr(2.0))
+
+    def action_lr_down(self) -> None:
+        """Halve the learning rate of the running optimizer."""
+        self.gdtui.send(ScaleLr(0.5))
+
+    def action_log(self) -> None:
+        """Linear or log10 loss axis."""
+        if not self.plots_ready:
+            return
+        plot = self._loss()
+        plot.log_scale = not plot.log_scale
+        plot.border_title = "loss · log10 · l: linear" if plot.log_scale else "loss · l: log scale"
+
+    def action_speed(self) -> None:
+        """Next speed: 1, 10, 100 steps/s, as fast as it goes."""
+        self.query_one(Controls).next_speed()
+
+    def action_panel(self, panel: str) -> None:
+        """Show or hide a panel."""
+        self._hidden[panel] = not self.has_class(f"-hide-{panel}")
+        self._apply_layout()
+
+    def action_escape(self) -> None:
+        """Leave a field, or cancel placing the start."""
+        if self.plots_ready and self._landscape().placing is not None:
+            self._landscape().cancel_placing()
+            self.gdtui.notify_line("start unchanged")
+        else:
+            self.set_focus(None)
+
+    def action_place(self) -> None:
+        """Move the start point with the arrow keys (or click the landscape)."""
+        info = self.info
+        if info is None or not self.plots_ready:
+            self.gdtui.notify_line("still loading torch…", "warning")
+            return
+        if len(info.param_names) not in (1, 2):
+            self.gdtui.notify_line(
+                "the start can be placed on 1- and 2-parameter problems", "warning"
+            )
+            return
+        self.set_focus(None)
+        start = self.snapshot.current if self.snapshot else info.init
+        self._landscape().start_placing(start, info.domain)
+        self.gdtui.notify_line("place the start: arrows move it, enter applies, esc cancels")
+
+    def action_place_move(self, dx: int, dy: int) -> None:
+        """Nudge the pending start by 2% of the plotting domain."""
+        self._landscape().move_placing(dx, dy)
+
+    def action_place_apply(self) -> None:
+        """Start afresh from the pending start."""
+        self._landscape().apply_placing()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Arrows and enter belong to the focused widget unless the start is being placed."""
+        if action in ("place_move", "place_apply"):
+            return self.plots_ready and self._landscape().placing is not None
+        return True
+
+    # -- what the widgets say --------------------------------------------------------------------
+
+    def on_landscape_start_placed(self, message: Landscape.StartPlaced) -> None:
+        """Start afresh from the picked point (a click on a 2-D map, or enter while placing)."""
+        if self.info is not None and len(message.point) == len(self.info.param_names):
+            self.gdtui.send(PlaceStart(message.point))
+
+    def on_controls_lr_edited(self, message: Controls.LrEdited) -> None:
+        """Check as you type: a clear message under the field, nothing applied yet."""
+        message.controls.show_lr_error(self.gdtui.lr_problem(message.text))
+
+    def on_controls_lr_submitted(self, message: Controls.LrSubmitted) -> None:
+        """Apply the typed learning rate to the running optimizer (no reset)."""
+        problem = self.gdtui.lr_problem(message.text)
+        message.controls.show_lr_error(problem)
+        if problem:
+            self.gdtui.notify_line(problem, "error")
+            return
+        self.gdtui.send(SetLr(message.text))
+
+    def on_controls_expression_submitted(self, message: Controls.ExpressionSubmitted) -> None:
+        """Descend your own formula (the worker checks it and answers)."""
+        self.gdtui.send(SetExpression(message.text))
+
+    def on_controls_problem_chosen(self, message: Controls.ProblemChosen) -> None:
+        """A new problem, or the same one instead of a formula: start afresh."""
+        info = self.info
+        if info is not None and (message.problem != info.problem or info.is_expression):
+            self.gdtui.send(Configure({"loss": message.problem}))
+
+    def on_controls_optimizer_chosen(self, message: Controls.OptimizerChosen) -> None:
+        """A different optimizer: start afresh."""
+        if self.info is not None and message.optimizer != self.info.optimizer:
+            self.gdtui.send(Configure({"optimizer": message.optimizer}))
+
+    def on_controls_speed_chosen(self, message: Controls.SpeedChosen) -> None:
+        """Steps per second from now on."""
+        self.speed_index = message.index
+        self.gdtui.send(SetSpeed(message.speed))
+
+    def on_controls_hyper_submitted(self, message: Controls.HyperSubmitted) -> None:
+        """A changed hyper-parameter makes a new optimizer: start afresh."""
+        self.gdtui.send(Configure({"hyper": message.values}))
+
+    def on_controls_toggle_requested(self) -> None:
+        """The run / pause button."""
+        self.action_toggle()
+
+    def on_controls_step_requested(self) -> None:
+        """The step button."""
+        self.action_step()
+
+    def on_controls_reset_requested(self) -> None:
+        """The reset button."""
+        self.action_reset()
