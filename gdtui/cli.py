@@ -37,7 +37,7 @@ EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
-COMMANDS = ("launch", "run", "sweep", "list", "screenshot", "serve")
+COMMANDS = ("launch", "run", "sweep", "attach", "list", "screenshot", "serve")
 LISTS = ("problems", "optimizers", "scenarios", "datasets", "models", "losses", "schedules")
 MESSAGE_LIMIT = 1000
 """Longest error line printed; any value a message repeats is cut well before this."""
@@ -237,6 +237,24 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--num", metavar="N", default="64", help="rates, log-spaced (default 64)")
     swp.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
     _add_log(swp)
+
+    att = sub.add_parser(
+        "attach",
+        help="show a record file that gdtui.watch() writes from your own training loop",
+        description=(
+            "Show a record file written by gdtui.watch(model, optimizer, path) in any PyTorch "
+            "training loop: live in the app, or, with --format, once as text (summary: the run "
+            "and each layer's last numbers; table: one row per layer; json: header, steps, end)."
+        ),
+    )
+    att.add_argument("file", metavar="FILE", help="the record file (JSON lines)")
+    att.add_argument(
+        "--format", choices=("summary", "table", "json"), help="print once instead of the app"
+    )
+    att.add_argument(
+        "--rank", metavar="N", help="the file of rank N of a torch.distributed run (default 0)"
+    )
+    _add_log(att)
 
     lst = sub.add_parser(
         "list",
@@ -755,6 +773,44 @@ def _evaluation_text(values: dict[str, float | None]) -> str:
     return "now        " + ", ".join(parts)
 
 
+def cmd_attach(args: argparse.Namespace) -> int:
+    """``gdtui attach FILE``: a record file of gdtui.watch(), in the app or as text."""
+    from gdtui.files import FileInputError, expand_path, open_input_file
+    from gdtui.recordfile import format_attach, rank_file, read_records
+
+    if not args.file.strip():
+        raise UsageError("the record file name is empty")
+    try:
+        path = expand_path(args.file)
+    except FileInputError as err:
+        raise UsageError(str(err)) from None
+    if args.rank is not None:
+        text = args.rank.strip()
+        if not text.isdigit():
+            raise UsageError(f"--rank must be a whole number ≥ 0, got '{_shown(args.rank)}'")
+        path = rank_file(path, int(text))
+    # The reader opens the file itself: a FIFO, a device or a loop is refused here first.
+    open_input_file(path, what="record").close()
+    fmt = args.format
+    if fmt is None:
+        try:
+            from gdtui.ui.app import launch_attach  # the live view, where the app has it
+        except ImportError:
+            launch_attach = None
+        if launch_attach is not None:
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                raise UsageError(
+                    "gdtui attach needs a terminal for the live view; "
+                    "for scripts use: gdtui attach FILE --format summary|table|json"
+                )
+            return launch_attach(path, int(args.rank or 0)) or EXIT_OK
+        _say("the live view of a record file is not available yet; showing the summary")
+        fmt = "summary"
+    text = format_attach(read_records(path), fmt)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return EXIT_OK
+
+
 def _checked_lr(option: str, text: str) -> float:
     try:
         return settings.parse_lr(text)
@@ -1013,6 +1069,7 @@ HANDLERS = {
     "launch": cmd_launch,
     "run": cmd_run,
     "sweep": cmd_sweep,
+    "attach": cmd_attach,
     "list": cmd_list,
     "screenshot": cmd_screenshot,
     "serve": cmd_serve,
@@ -1050,9 +1107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Every user error of the engine and scenarios is a ValueError with a one-line text.
             from gdtui.engine import USER_ERRORS
             from gdtui.files import FileInputError
+            from gdtui.recordfile import RecordFileError
             from gdtui.scenario import ScenarioError
 
-            if isinstance(err, (*USER_ERRORS, ScenarioError, FileInputError)):
+            if isinstance(err, (*USER_ERRORS, ScenarioError, FileInputError, RecordFileError)):
                 _error(err)
                 return EXIT_BAD_INPUT
             raise

@@ -573,3 +573,33 @@ def test_record_file_of_a_whole_run(capsys: pytest.CaptureFixture[str], tmp_path
 def test_keys_that_screenshot_accepts() -> None:
     for key in ("n", "+", "space", "enter", "ctrl+p", "plus", "question_mark", "f1", "shift+tab"):
         assert cli.check_key(key) == key
+
+
+# -- record files for gdtui attach -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: os.mkfifo(p), "is a named pipe (FIFO), not a record file"),
+        (lambda p: None, "no such file"),
+        (lambda p: p.mkdir(), "is a folder, not a record file"),
+        (lambda p: p.write_text("title = 1\n"), "not a gdtui record file"),
+        (lambda p: p.write_bytes(b"\xff\xfe{}\n"), "not a gdtui record file"),
+    ],
+    ids=["fifo", "missing", "folder", "toml", "binary"],
+)
+def test_bad_record_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make, message: str
+) -> None:
+    path = tmp_path / "run.jsonl"
+    make(path)
+    line = refused(capsys, "attach", str(path), "--format", "summary")
+    assert line.startswith(f"{path}: ") and message in line
+
+
+def test_attach_devices_and_empty_names(capsys: pytest.CaptureFixture[str]) -> None:
+    assert refused(capsys, "attach", "/dev/zero", "--format", "json") == (
+        "/dev/zero: is a device, not a record file"
+    )
+    assert refused(capsys, "attach", "", "--format", "json") == "the record file name is empty"

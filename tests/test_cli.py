@@ -1166,3 +1166,91 @@ def test_curvature_every_records_lambda_max(capsys: pytest.CaptureFixture[str]) 
 def test_no_curvature_no_lambda_max_key(capsys: pytest.CaptureFixture[str]) -> None:
     (record,) = run_json(capsys, "--steps", "1")
     assert "lambda_max" not in record
+
+
+# -- attach -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def record_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A record file of a plain training loop watched by gdtui.watch() (5 SGD steps)."""
+    import gdtui as package
+
+    path = tmp_path_factory.mktemp("watch") / "run.jsonl"
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x = torch.randn(32, 3)
+    y = x.sum(1, keepdim=True)
+    with package.watch(model, opt, path) as watch:
+        for _ in range(5):
+            opt.zero_grad()
+            loss = torch.nn.functional.mse_loss(model(x), y)
+            loss.backward()
+            opt.step()
+            watch.log(loss=loss.item())
+    return path
+
+
+def test_attach_formats(capsys: pytest.CaptureFixture[str], record_file: Path) -> None:
+    from gdtui.recordfile import format_attach, read_records
+
+    for fmt in ("summary", "table", "json"):
+        code, out, err = gdtui(capsys, "attach", str(record_file), "--format", fmt)
+        assert (code, err) == (0, "")
+        expected = format_attach(read_records(record_file), fmt)
+        assert out.rstrip("\n") == expected.rstrip("\n")
+    code, out, _ = gdtui(capsys, "attach", str(record_file), "--format", "json")
+    document = json.loads(out)
+    assert document["header"]["optimizer"] == "SGD"
+    assert len(document["steps"]) == 5
+    assert "5 recorded" in gdtui(capsys, "attach", str(record_file), "--format", "summary")[1]
+
+
+def test_attach_rank_zero_is_the_file(capsys: pytest.CaptureFixture[str], record_file: Path):
+    a = gdtui(capsys, "attach", str(record_file), "--rank", "0", "--format", "table")
+    b = gdtui(capsys, "attach", str(record_file), "--format", "table")
+    assert a == b and a[0] == 0
+
+
+def test_attach_without_the_live_view_shows_the_summary(
+    capsys: pytest.CaptureFixture[str], record_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gdtui.ui.app as app_module
+
+    monkeypatch.delattr(app_module, "launch_attach", raising=False)
+    code, out, err = gdtui(capsys, "attach", str(record_file))
+    assert code == 0
+    assert (
+        err == "gdtui: the live view of a record file is not available yet; showing the summary\n"
+    )
+    assert out == gdtui(capsys, "attach", str(record_file), "--format", "summary")[1]
+
+
+def test_attach_live_view_needs_a_terminal(
+    capsys: pytest.CaptureFixture[str], record_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gdtui.ui.app as app_module
+
+    calls = []
+    monkeypatch.setattr(
+        app_module, "launch_attach", lambda p, r: calls.append((p, r)) or 0, raising=False
+    )
+    line = assert_bad_input(*gdtui(capsys, "attach", str(record_file)))
+    assert "gdtui attach needs a terminal for the live view" in line
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--rank", "x"], "--rank must be a whole number ≥ 0, got 'x'"),
+        (["--rank", "3"], "no record file for rank 3 (ranks found: 0)"),
+        (["--format", "csv"], "invalid choice: 'csv'"),
+    ],
+)
+def test_attach_bad_options(
+    capsys: pytest.CaptureFixture[str], record_file: Path, argv: list[str], message: str
+) -> None:
+    line = assert_bad_input(*gdtui(capsys, "attach", str(record_file), *argv))
+    assert message in line
