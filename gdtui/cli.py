@@ -22,7 +22,7 @@ import tempfile
 import time
 import traceback
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -512,14 +512,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     stop = _SignalFlag()
     try:
         with stop:
-            for record in run.steps():
+            for record in _records(run, stop):
                 if recorder is not None:
                     recorder.write(record)
                 if held is not None and streaming:
                     writer.write(held.to_dict(names))
                 held = record
-                if stop.signum is not None:
-                    break
             if held is not None and streaming:
                 writer.write(held.to_dict(names))
     finally:
@@ -559,6 +557,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         lines.append(f"time       {elapsed:.3f} s ({rate:,.0f} steps/s)")
         print("\n".join(lines), file=out)
     return EXIT_OK
+
+
+def _records(run: Any, stop: _SignalFlag) -> Iterator[Any]:
+    """The run's records until it stops or a signal comes; then a model run's records still in
+    flight on the GPU are waited for, so every step taken is written."""
+    for record in run.steps():
+        yield record
+        if stop.signum is not None:
+            break
+    if stop.signum is not None and hasattr(run, "drain"):
+        yield from run.drain()
 
 
 class _SignalFlag:
