@@ -274,6 +274,25 @@ FILE_CASES = {
     ),
     "lr-text": ('[optimizer]\nlr = "0.1"\n', "[optimizer] lr: learning rate must be a number"),
     "steps-float": ("[run]\nsteps = 1.5\n", "[run] steps must be a whole number ≥ 1, got 1.5"),
+    "data-typo": (
+        '[data]\nname = "moons"\nsampels = 10\n',
+        "unknown field 'sampels' in [data] (did you mean 'samples'?); allowed: name, path,",
+    ),
+    "problem-and-data": (
+        '[problem]\nloss = "booth"\n[data]\nname = "moons"\n',
+        "give either [problem] (a formula) or [data] (a model), not both",
+    ),
+    "model-without-data": ('[model]\nkind = "mlp"\n', "[model] needs a [data] table"),
+    "batch-size-on-a-formula": ("[run]\nbatch_size = 8\n", "[run] batch_size is for a model"),
+    "model-typo": (
+        '[data]\nname = "moons"\n[model]\nknd = "mlp"\n',
+        "unknown field 'knd' in [model] (did you mean 'kind'?)",
+    ),
+    "loss-fn-unknown": (
+        '[data]\nname = "moons"\n[loss]\nfn = "crossentropy"\n',
+        "unknown loss function 'crossentropy' (did you mean 'cross_entropy'?)",
+    ),
+    "noise-negative": ('[problem]\nexpression = "x**2"\nnoise = -1\n', "noise must be a finite"),
 }
 
 
