@@ -530,9 +530,12 @@ class Run:
         state, at ``lr`` or else the rate in use at step ``k``; a schedule keeps its position.
         The branch has this run's step budget (``extend`` it to go further).
         """
-        name = get_spec(optimizer).name if optimizer is not None else self.optimizer_name
+        name = None if optimizer is None else get_spec(optimizer).name
         rate = None if lr is None else parse_lr(lr)
+        if hyper is not None and not isinstance(hyper, Mapping):
+            raise RunError(f"hyper must be a table of hyper-parameters, got {hyper!r}")
         twin = self._replay(k, history=True)
+        name = twin.optimizer_name if name is None else name
         fresh = name != twin.optimizer_name or (hyper is not None and dict(hyper) != twin.hyper)
         if fresh:
             rate = twin.lr if rate is None else rate
