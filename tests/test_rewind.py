@@ -50,6 +50,9 @@ def test_unchanged_branch_walks_the_original_path(optimizer: str, k: int) -> Non
         same(record, original[record.step - 1])
     # The parent is untouched by branching: it goes on where it was.
     assert run.step_count == k + 200 and run.current == original[-1].params
+    # A branch's steps never change the checkpoint it came from: a second branch is the same.
+    for record in walk(run.branch(k), 50):
+        same(record, original[record.step - 1])
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
