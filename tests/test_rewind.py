@@ -283,3 +283,23 @@ def _stub(step: int):
     from gdtui.engine.rewind import Checkpoint
 
     return Checkpoint(step, [], {}, None, torch.get_rng_state())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"optimizer": "adamm"}, "adam"),
+        ({"optimizer": "momentum", "hyper": {"momentum": "x"}}, "momentum"),
+        ({"lr": "abc"}, "abc"),
+        ({"hyper": [1, 2]}, "hyper"),
+    ],
+)
+def test_bad_branch_settings_are_one_line_errors_and_leave_the_run(kwargs, error) -> None:
+    from gdtui.engine import USER_ERRORS
+
+    run = Run(get_problem("rosenbrock"), "sgd", lr=1e-3)
+    records = walk(run, 50)
+    with pytest.raises(USER_ERRORS) as err:
+        run.branch(20, **kwargs)
+    assert error in str(err.value) and "\n" not in str(err.value)
+    assert run.step_count == 50 and run.current == records[-1].params

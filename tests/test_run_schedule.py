@@ -194,3 +194,9 @@ def test_bad_curvature_every(value: object) -> None:
     with pytest.raises(RunError) as err:
         Run(get_problem("quadratic"), "sgd", curvature_every=value)  # type: ignore[arg-type]
     assert "curvature_every" in str(err.value)
+
+
+def test_schedule_args_without_a_schedule() -> None:
+    with pytest.raises(RunError) as err:
+        Run(get_problem("quadratic"), "sgd", schedule_args={"T_max": 5})
+    assert "no schedule" in str(err.value)

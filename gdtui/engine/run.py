@@ -19,7 +19,7 @@ import torch
 from gdtui import settings
 from gdtui.engine import curvature, schedules
 from gdtui.engine.history import History
-from gdtui.engine.optimizers import get_spec, make_optimizer, parse_lr
+from gdtui.engine.optimizers import check_hyperparameters, get_spec, make_optimizer, parse_lr
 from gdtui.engine.problems import Problem
 from gdtui.engine.records import Status, StepRecord
 from gdtui.engine.rewind import Checkpoint, Checkpoints, restore_checkpoint, take_checkpoint
@@ -163,6 +163,8 @@ class Run:
         ]
         lr = get_spec(optimizer).default_lr if lr is None else lr
         self.optimizer = make_optimizer(self.optimizer_name, self.params, parse_lr(lr), self.hyper)
+        if schedule is None and schedule_args:
+            raise RunError("schedule_args are given but no schedule is named")
         self.schedule = None if schedule is None else schedules.get_schedule(schedule).name
         self.schedule_args = dict(schedule_args or {})
         self.scheduler: Any = None
@@ -534,6 +536,8 @@ class Run:
         rate = None if lr is None else parse_lr(lr)
         if hyper is not None and not isinstance(hyper, Mapping):
             raise RunError(f"hyper must be a table of hyper-parameters, got {hyper!r}")
+        if name is not None:  # a bad setting fails before any replay
+            check_hyperparameters(get_spec(name), dict(hyper or {}))
         twin = self._replay(k, history=True)
         name = twin.optimizer_name if name is None else name
         fresh = name != twin.optimizer_name or (hyper is not None and dict(hyper) != twin.hyper)
