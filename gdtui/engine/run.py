@@ -128,7 +128,9 @@ class Run:
     ) -> None:
         # Every constructor argument but the problem, so a replay or a branch builds its twin.
         self._config: dict[str, Any] = {
-            k: v for k, v in locals().items() if k not in ("self", "problem", "__class__")
+            k: dict(v) if isinstance(v, Mapping) else v
+            for k, v in locals().items()
+            if k not in ("self", "problem", "__class__")
         }
         if max_steps is not None:
             _setting(settings.check_steps, max_steps, text=False)
