@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 FORMATS = ("table", "csv", "json", "jsonl", "summary")
 OPTIONAL_KEYS = ("lambda_max",)
-"""Record keys present only when a run measures them (``[run] curvature_every``)."""
+"""Record keys that a run fills only where it measures them (``[run] curvature_every``)."""
 EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 """Keys a model's record carries at an evaluated epoch end."""
 LAYER_FIELDS = (

@@ -30,7 +30,6 @@ from gdtui.engine import (
     get_problem,
     get_spec,
 )
-from gdtui.engine.curvature import CurvatureError, problem_lambda_max
 from gdtui.engine.data import DATA_KEYS
 from gdtui.engine.expression import check_name
 from gdtui.engine.model_run import (
@@ -45,8 +44,6 @@ from gdtui.engine.schedules import (
     SCHEDULES,
     check_schedule,
     get_schedule,
-    make_scheduler,
-    step_scheduler,
 )
 from gdtui.files import FileInputError, expand_path, read_text_file
 from gdtui.safetext import visible
@@ -148,7 +145,7 @@ class Scenario:
         if self.is_model:
             return self.build_model_run(max_steps, **kwargs)
         budget = self.steps if max_steps is True else max_steps
-        run = Run(
+        return Run(
             self.problem(),
             self.optimizer,
             self.effective_lr,
@@ -159,17 +156,11 @@ class Scenario:
             device=self.device,
             seed=self.seed,
             noise=self.noise,
+            schedule=self.schedule,
+            schedule_args=dict(self.schedule_args) or None,
+            curvature_every=self.curvature_every,
             **kwargs,
         )
-        if self.schedule is not None:
-            scheduler = make_scheduler(
-                self.schedule, run.optimizer, self.schedule_args, total_steps=self.steps
-            )
-            # The record already holds the lr its step used; the scheduler sets the next one.
-            run.step_hooks.append(lambda record: step_scheduler(scheduler, record.loss))
-        if self.curvature_every:
-            run.step_hooks.append(_curvature_probe(run, self.curvature_every))
-        return run
 
     def with_overrides(self, **changes: Any) -> Scenario:
         """A copy with command-line overrides applied and checked (None means: keep).
@@ -200,23 +191,6 @@ class Scenario:
             given.setdefault("hyper", {})
         updated = replace(self, **given)
         return _validated(updated, None)
-
-
-def _curvature_probe(run: Run, every: int) -> Any:
-    """A step hook: λmax at the step's ``params_before`` on steps 1, 1 + every, 1 + 2·every, …
-    (Hessian-vector products on fresh tensors, so the run's own graph is untouched)."""
-    problem, dtype, device = run.problem, run.dtype, run.device
-
-    def probe(record: Any) -> None:
-        if (record.step - 1) % every == 0:
-            try:
-                record.lambda_max = problem_lambda_max(
-                    problem.loss, record.params_before, dtype=dtype, device=device
-                )
-            except CurvatureError:
-                record.lambda_max = math.nan  # written as null: not measurable here
-
-    return probe
 
 
 def _fail(where: str | None, message: str) -> ScenarioError:

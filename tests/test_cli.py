@@ -931,6 +931,7 @@ class _FakeApp:
 
     made: list[dict] = []
     startup_error = None
+    internal_error: str | None = None
     return_code = 0
 
     def __init__(self, **kwargs: object) -> None:
@@ -941,27 +942,39 @@ class _FakeApp:
 
 
 @pytest.mark.parametrize("with_log", [True, False])
-def test_launch_passes_log_path_only_when_given(
+def test_launch_passes_a_log_path(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     with_log: bool,
 ) -> None:
+    """--log FILE, or a temp file that the last line names if the app hits a bug."""
     from gdtui.ui import app as app_module
 
     monkeypatch.setattr(app_module, "GdtuiApp", _FakeApp)
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(cli.tempfile, "gettempdir", lambda: str(tmp_path))
     _FakeApp.made.clear()
     log = tmp_path / "app.log"
     argv = ["launch", "saddle", "--lr", "0.5", *(["--log", str(log)] if with_log else [])]
     code, _, err = gdtui(capsys, *argv)
     assert code == 0, err
     (kwargs,) = _FakeApp.made
-    expected = {"scenario": "saddle", "overrides": kwargs["overrides"]}
-    if with_log:
-        expected["log_path"] = log
-    assert kwargs == expected
+    expected_log = log if with_log else tmp_path / f"gdtui-{os.getpid()}.log"
+    assert kwargs == {
+        "scenario": "saddle",
+        "overrides": kwargs["overrides"],
+        "log_path": expected_log,
+    }
+
+    # The app stopped on a bug: exit 1 and one line that names the log.
+    monkeypatch.setattr(_FakeApp, "internal_error", "RuntimeError: boom")
+    code, out, err = gdtui(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert (
+        err == f"gdtui: internal error: RuntimeError: boom (traceback written to {expected_log})\n"
+    )
     assert kwargs["overrides"]["lr"] == 0.5
 
 
@@ -1151,8 +1164,8 @@ def test_curvature_every_records_lambda_max(capsys: pytest.CaptureFixture[str]) 
         capsys, "--expression", "x**2 + 10*y**2", "--lr", "0.01", "--steps", "7",
         "--curvature-every", "3",
     )  # fmt: skip
-    measured = {r["step"]: r["lambda_max"] for r in records if "lambda_max" in r}
-    assert set(measured) == {1, 4, 7}
+    measured = {r["step"]: r["lambda_max"] for r in records if r.get("lambda_max") is not None}
+    assert set(measured) == {3, 6}
     assert all(v == pytest.approx(20.0, rel=1e-9) for v in measured.values())
     code, out, err = gdtui(
         capsys, "run", "--expression", "x**2 + 10*y**2", "--steps", "2", "--curvature-every", "1",
@@ -1165,7 +1178,7 @@ def test_curvature_every_records_lambda_max(capsys: pytest.CaptureFixture[str]) 
 
 def test_no_curvature_no_lambda_max_key(capsys: pytest.CaptureFixture[str]) -> None:
     (record,) = run_json(capsys, "--steps", "1")
-    assert "lambda_max" not in record
+    assert record["lambda_max"] is None
 
 
 # -- attach -----------------------------------------------------------------------------------

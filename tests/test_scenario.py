@@ -527,7 +527,7 @@ def test_schedule_and_curvature_fields(tmp_path: Path) -> None:
     assert dict(scenario.schedule_args) == {"T_max": 50}
     assert scenario.curvature_every == 10
     run = scenario.build_run()
-    assert len(run.step_hooks) == 2
+    assert (run.schedule, run.schedule_args, run.curvature_every) == ("cosine", {"T_max": 50}, 10)
 
 
 @pytest.mark.parametrize(

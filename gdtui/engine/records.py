@@ -27,6 +27,8 @@ class StepRecord:
     (``params`` after − ``params_before``), ``update_norm``, the ``lr`` of its param group and its
     ``state`` after the step (``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, … one value per
     parameter, read from ``optimizer.state``). Vectors are tuples in the run's parameter order.
+    ``lambda_max`` is the top Hessian eigenvalue at ``params_before`` (where ``loss`` and ``grad``
+    were measured) on the steps a run measures it (``Run(curvature_every=k)``), else None.
     """
 
     step: int
@@ -42,7 +44,6 @@ class StepRecord:
     status: Status = Status.RUNNING
     reason: str | None = None
     lambda_max: float | None = None
-    """The top Hessian eigenvalue at ``params_before``, where a run measures it (else None)."""
 
     @property
     def effective_lr(self) -> tuple[float | None, ...]:
@@ -62,7 +63,7 @@ class StepRecord:
         def by_name(values: Sequence[float | None]) -> dict[str, float | None]:
             return {n: finite_or_none(v) for n, v in zip(names, values, strict=True)}
 
-        out = {
+        return {
             "step": self.step,
             "loss": finite_or_none(self.loss),
             "params": by_name(self.params),
@@ -74,13 +75,11 @@ class StepRecord:
             "effective_lr": by_name(self.effective_lr),
             "cos": finite_or_none(self.cos),
             "lr": self.lr,
+            "lambda_max": finite_or_none(self.lambda_max),
             "state": {k: by_name(v) for k, v in self.state.items()},
             "status": str(self.status),
             "reason": self.reason,
         }
-        if self.lambda_max is not None:
-            out["lambda_max"] = finite_or_none(self.lambda_max)
-        return out
 
 
 def cos_between(grad: Sequence[float], update: Sequence[float]) -> float | None:
