@@ -172,9 +172,10 @@ class Scenario:
         if "loss" in given or "expression" in given:  # a formula: no data, no model
             for key in ("data", "model", "loss_fn", "batch_size"):
                 given.setdefault(key, None if key != "model" else {})
-        if "data" in given and not self.is_model:  # a model's default float type
+        new_data = given.get("data") is not None
+        if new_data and not self.is_model:  # a model's default float type
             given.setdefault("dtype", "float32")
-        if "data" in given:  # learning from data: no formula
+        if new_data:  # learning from data: no formula
             given.setdefault("loss", None)
             given.setdefault("expression", None)
             given.setdefault("init", {})

@@ -550,3 +550,14 @@ def test_bad_schedule_or_curvature(tmp_path: Path, text: str, message: str) -> N
         load_scenario(path)
     assert str(info.value).startswith(f"{path}: ")
     assert message in str(info.value)
+
+
+def test_a_formula_override_keeps_the_float_type() -> None:
+    """--expression on a formula scenario keeps float64 (only --data switches to a model's
+    float32); found by a snapshot that showed float32."""
+    from gdtui.scenario import resolve_scenario
+
+    assert resolve_scenario(None, {"expression": "x**2"}).dtype == "float64"
+    assert resolve_scenario(None, {"loss": "booth"}).dtype == "float64"
+    assert resolve_scenario(None, {"data": {"name": "moons"}}).dtype == "float32"
+    assert resolve_scenario("linear-regression", {"expression": "x**2"}).data is None
