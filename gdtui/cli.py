@@ -3,7 +3,8 @@
 Thin on purpose: it builds a Scenario and hands it to the engine (headless) or the app. torch is
 imported only by the commands that need it, so ``gdtui launch`` paints before torch has loaded.
 
-Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback), 130 interrupted.
+Exit codes: 0 success, 1 internal error (a bug: one line on stderr naming the log file that holds
+the traceback), 2 bad input (one line on stderr, never a traceback), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,18 +12,27 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
+from gdtui import settings
 from gdtui.report import FORMATS
 from gdtui.values import format_value, parse_value
 
 EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 
 COMMANDS = ("launch", "run", "list", "screenshot")
+
+# Options whose value may start with "-" (a formula such as -x**2, a negative number): the token
+# after them is always their value, unless it is another long option.
+VALUE_OPTIONS = ("--expression", "--lr", "--steps", "--seed")
 
 
 class UsageError(Exception):
@@ -34,6 +44,14 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see: {self.prog} --help)")
+
+
+def _add_log(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log",
+        metavar="FILE",
+        help="append the traceback of an internal error (a bug) to FILE, to report it",
+    )
 
 
 def _add_overrides(parser: argparse.ArgumentParser, *, steps: bool = True) -> None:
@@ -49,6 +67,14 @@ def _add_overrides(parser: argparse.ArgumentParser, *, steps: bool = True) -> No
         metavar="NAME=VALUE,...",
         help="start point, e.g. x=-1.5,y=2 (parameters not named keep their default)",
     )
+    group.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE,...",
+        help="an option of a built-in loss, e.g. --option l2=50 or --option a=1,b=100",
+    )
     group.add_argument("--optimizer", metavar="NAME", help="see: gdtui list optimizers")
     group.add_argument("--lr", metavar="RATE", help="learning rate, a number above 0")
     group.add_argument(
@@ -62,8 +88,8 @@ def _add_overrides(parser: argparse.ArgumentParser, *, steps: bool = True) -> No
     if steps:
         group.add_argument("--steps", metavar="N", help="step budget")
     group.add_argument("--seed", metavar="N", help="random seed")
-    group.add_argument("--dtype", choices=("float64", "float32"), help="default float64")
-    group.add_argument("--device", metavar="auto|cpu|cuda", help="default auto")
+    group.add_argument("--dtype", metavar="|".join(settings.DTYPES), help="default float64")
+    group.add_argument("--device", metavar="auto|cpu|cuda|cuda:N", help="default auto")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,21 +124,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     launch.add_argument("scenario", nargs="?", help="a built-in name or a .toml file")
     _add_overrides(launch)
+    _add_log(launch)
 
     run = sub.add_parser(
         "run",
         help="step a scenario headless and print its records",
         description=(
-            "Step a scenario without the app and print its records: table (default), csv, "
+            "Step a scenario (default: seed-example) without the app and print its records: "
+            "table (default), csv, "
             "json (an array), jsonl (one object a line) or summary (the final state only). "
             "json/jsonl records hold step (1-based), loss, params, grad, update (objects keyed "
             "by parameter name), grad_norm, update_norm, effective_lr, cos, lr, the optimizer's "
             "state, status and reason."
         ),
     )
-    run.add_argument("scenario", help="a built-in name or a .toml file")
+    run.add_argument("scenario", nargs="?", help="a built-in name or a .toml file")
     _add_overrides(run)
     run.add_argument("--format", choices=FORMATS, default="table", help="default: table")
+    _add_log(run)
 
     lst = sub.add_parser(
         "list",
@@ -136,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     shot.add_argument(
         "--press", action="append", default=[], metavar="KEY", help="keys to press after stepping"
     )
+    _add_log(shot)
     return parser
 
 
@@ -145,23 +175,33 @@ def _split_argv(argv: Sequence[str]) -> list[str]:
     if not args:
         return ["launch"]
     first = args[0]
-    if first in COMMANDS or first in ("-h", "--help", "--version"):
-        return args
-    return ["launch", *args]
+    if first not in COMMANDS and first not in ("-h", "--help", "--version"):
+        args = ["launch", *args]
+    return _attach_values(args)
 
 
-def _int_arg(name: str, value: str | None, minimum: int, maximum: int | None = None) -> int | None:
-    if value is None:
-        return None
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise UsageError(f"--{name} must be a whole number, got {value!r}") from None
-    if number < minimum:
-        raise UsageError(f"--{name} must be at least {minimum}, got {value!r}")
-    if maximum is not None and number > maximum:
-        raise UsageError(f"--{name} must be at most {maximum}, got {value!r}")
-    return number
+def _attach_values(args: list[str]) -> list[str]:
+    """``--expression -x**2`` becomes ``--expression=-x**2``, so argparse does not take the
+    formula (or ``--lr -1``'s number) for an option; the value is then checked like any other."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            return out + args[i:]
+        following = args[i + 1] if i + 1 < len(args) else None
+        if token in VALUE_OPTIONS and following is not None and not following.startswith("--"):
+            out.append(f"{token}={following}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def _checked(check: Any, value: str | None, **kwargs: Any) -> Any:
+    """A setting typed on the command line, checked by :mod:`gdtui.settings` (None: not given)."""
+    return None if value is None else check(value, **kwargs)
 
 
 def _pairs(name: str, text: str | None) -> dict[str, str]:
@@ -196,21 +236,27 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         if not sep or not key.strip():
             raise UsageError(f"--set expects KEY=VALUE, got {item!r}")
         hyper[key.strip()] = parse_value(value)
+    options: dict[str, Any] = {}
+    for item in getattr(args, "options", []) or []:
+        # Values are checked by the engine, as a scenario file's are: a number, finite.
+        options.update({k: parse_value(v) for k, v in _pairs("option", item).items()})
     out: dict[str, Any] = {
         "loss": args.loss,
         "expression": args.expression,
         "optimizer": args.optimizer,
-        "lr": args.lr,
-        "seed": _int_arg("seed", args.seed, 0, 2**63 - 1),
-        "dtype": args.dtype,
-        "device": args.device,
+        "lr": _checked(settings.parse_lr, args.lr),
+        "seed": _checked(settings.check_seed, args.seed),
+        "dtype": _checked(settings.check_dtype, args.dtype),
+        "device": _checked(settings.check_device, args.device),
     }
     if getattr(args, "command", None) != "screenshot":
-        out["steps"] = _int_arg("steps", getattr(args, "steps", None), 1)
+        out["steps"] = _checked(settings.check_steps, getattr(args, "steps", None))
     if init:
         out["init"] = init
     if hyper:
         out["hyper"] = hyper
+    if options:
+        out["options"] = options
     return out
 
 
@@ -226,7 +272,7 @@ def resolve_scenario(name: str | None, overrides: dict[str, Any]):  # -> Scenari
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``gdtui run``: step headless, stream records, print the final state."""
-    from gdtui.engine.run import describe_device
+    from gdtui.engine import describe_device
 
     scenario = resolve_scenario(args.scenario, overrides_from(args))
     run = scenario.build_run()
@@ -323,34 +369,59 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_launch(args: argparse.Namespace) -> int:
     """``gdtui launch``: the app. The engine loads after the first paint."""
     overrides = overrides_from(args)
-    if args.lr is not None:
-        _check_lr_text(args.lr)
+    log = _log_path(args)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError(
             "gdtui launch needs a terminal (stdin and stdout); for scripts use: gdtui run SCENARIO"
         )
     from gdtui.ui.app import GdtuiApp
 
-    app = GdtuiApp(scenario=args.scenario, overrides=overrides)
+    # log_path only when given, so that an app without that argument still starts.
+    extra: dict[str, Any] = {} if log is None else {"log_path": log}
+    app = GdtuiApp(scenario=args.scenario, overrides=overrides, **extra)
     app.run()
     if app.startup_error:
         raise UsageError(app.startup_error)
     return app.return_code or EXIT_OK
 
 
-def _check_lr_text(text: str) -> None:
-    """Reject a learning rate that is not a positive finite number, without importing torch."""
+def _log_path(args: argparse.Namespace) -> Path | None:
+    """``--log FILE``, checked up front: its folder must exist (None: not given)."""
+    text = getattr(args, "log", None)
+    if text is None:
+        return None
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise UsageError(f"--log {text}: is a folder, not a file")
+    if not path.parent.is_dir():
+        raise UsageError(f"--log {text}: no such folder: {path.parent}")
+    return path
+
+
+def _report_internal_error(err: BaseException, log: Path | None) -> int:
+    """Write the traceback of a bug to the log (a temp file without ``--log``); one line names it."""
+    text = "".join(traceback.format_exception(err))
+    path = log or Path(tempfile.gettempdir()) / f"gdtui-{os.getpid()}.log"
     try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"learning rate must be a number, got {text!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise UsageError(f"learning rate must be a finite number above 0, got {text!r}")
+        with path.open("a", encoding="utf-8") as file:
+            file.write(f"gdtui {time.strftime('%Y-%m-%d %H:%M:%S')}: internal error\n{text}\n")
+    except OSError as io_err:
+        print(
+            f"gdtui: internal error: {type(err).__name__}: {err} "
+            f"(the traceback could not be written to {path}: {io_err.strerror or io_err})",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL_ERROR
+    print(
+        f"gdtui: internal error: {type(err).__name__}: {err} (traceback written to {path})",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL_ERROR
 
 
 def cmd_screenshot(args: argparse.Namespace) -> int:
     """``gdtui screenshot``: a deterministic SVG of the app after N steps."""
-    steps = _int_arg("steps", args.steps, 0) or 0
+    steps = settings.check_steps(args.steps, minimum=0)
     try:
         cols, rows = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
@@ -377,11 +448,13 @@ HANDLERS = {"launch": cmd_launch, "run": cmd_run, "list": cmd_list, "screenshot"
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gdtui`` console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    log: Path | None = None
     try:
         try:
             args = build_parser().parse_args(_split_argv(argv))
+            log = _log_path(args)
             return HANDLERS[args.command](args)
-        except UsageError as err:
+        except (UsageError, settings.SettingError) as err:
             print(f"gdtui: error: {err}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except ValueError as err:
@@ -401,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except Exception as err:  # a bug of ours: exit 1, the traceback in a log, not on the screen
+        return _report_internal_error(err, log)
 
 
 def entry() -> NoReturn:

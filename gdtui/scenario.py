@@ -15,14 +15,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gdtui.engine import USER_ERRORS, Problem, Run, expression_problem, get_problem, get_spec
-from gdtui.engine.optimizers import check_hyperparameters, closest, parse_lr
-from gdtui.engine.problems import PROBLEMS
-from gdtui.engine.run import DTYPES
+from gdtui import settings
+from gdtui.engine import (
+    PROBLEMS,
+    USER_ERRORS,
+    Problem,
+    Run,
+    check_hyperparameters,
+    expression_problem,
+    get_problem,
+    get_spec,
+)
+from gdtui.suggest import closest
 
 DEFAULT_SCENARIO = "seed-example"
-DEVICES = ("auto", "cpu", "cuda")
-MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit integer
 
 
 class ScenarioError(ValueError):
@@ -94,8 +100,6 @@ class Scenario:
             given.setdefault("options", {})
         if "optimizer" in given and given["optimizer"] != self.optimizer:
             given.setdefault("hyper", {})
-        if "lr" in given:
-            given["lr"] = parse_lr(given["lr"])
         updated = replace(self, **given)
         return _validated(updated, None)
 
@@ -114,18 +118,18 @@ def _check_keys(where: str, table: Mapping[str, Any], allowed: list[str], sectio
             )
 
 
-def _number(where: str, field_name: str, value: Any, *, minimum: float | None = None) -> float:
+def _number(where: str, field_name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _fail(where, f"{field_name} must be a finite number, got {value!r}")
-    if minimum is not None and value < minimum:
-        raise _fail(where, f"{field_name} must be at least {minimum:g}, got {value!r}")
     return float(value)
 
 
-def _integer(where: str, field_name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _fail(where, f"{field_name} must be a whole number ≥ {minimum}, got {value!r}")
-    return value
+def _setting(where: str | None, section: str, check: Any, value: Any, **kwargs: Any) -> Any:
+    """One of :mod:`gdtui.settings`' checks; its message, after ``section``, names the file."""
+    try:
+        return check(value, **kwargs)
+    except settings.SettingError as err:
+        raise _fail(where, f"{section}{err}") from None
 
 
 def _string(where: str, field_name: str, value: Any) -> str:
@@ -173,7 +177,7 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
             )
         values["loss"] = spec.name
         _check_keys(where, problem, ["loss", "expression", "init", *spec.options], "[problem]")
-        values["options"] = {k: _number(where, f"[problem] {k}", v) for k, v in problem.items()}
+        values["options"] = problem  # checked by the engine, as command-line options are
     if not isinstance(init, dict):
         raise _fail(where, f"[problem] init must be a table like {{ x = 1.0 }}, got {init!r}")
     values["init"] = {k: _number(where, f"[problem] init.{k}", v) for k, v in init.items()}
@@ -182,12 +186,7 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
     values["optimizer"] = _string(where, "[optimizer] name", opt_name)
     if "lr" in optimizer:
         lr = optimizer.pop("lr")
-        if isinstance(lr, bool) or not isinstance(lr, int | float):
-            raise _fail(where, f"[optimizer] lr must be a number, got {lr!r}")
-        try:
-            values["lr"] = parse_lr(lr)
-        except USER_ERRORS as err:
-            raise _fail(where, f"[optimizer] lr: {err}") from None
+        values["lr"] = _setting(where, "[optimizer] lr: ", settings.parse_lr, lr, text=False)
     spec = None
     try:
         spec = get_spec(values["optimizer"])
@@ -198,18 +197,18 @@ def parse_scenario(data: Mapping[str, Any], name: str, source: str) -> Scenario:
     values["hyper"] = optimizer
 
     _check_keys(where, run, ["steps", "seed", "tolerance", "dtype", "device"], "[run]")
-    if "steps" in run:
-        values["steps"] = _integer(where, "[run] steps", run["steps"], 1)
-    if "seed" in run:
-        values["seed"] = _integer(where, "[run] seed", run["seed"], 0)
-        if values["seed"] > MAX_SEED:
-            raise _fail(where, f"[run] seed must be at most {MAX_SEED}, got {run['seed']!r}")
-    if "tolerance" in run:
-        values["tolerance"] = _number(where, "[run] tolerance", run["tolerance"], minimum=0.0)
+    checks = {
+        "steps": settings.check_steps,
+        "seed": settings.check_seed,
+        "tolerance": settings.check_tolerance,
+    }
+    for key, check in checks.items():
+        if key in run:
+            values[key] = _setting(where, "[run] ", check, run[key], text=False)
     if "dtype" in run:
-        values["dtype"] = _string(where, "[run] dtype", run["dtype"])
+        values["dtype"] = _setting(where, "[run] ", settings.check_dtype, run["dtype"])
     if "device" in run:
-        values["device"] = _string(where, "[run] device", run["device"])
+        values["device"] = _setting(where, "[run] ", settings.check_device, run["device"])
     return _validated(Scenario(**values), where)
 
 
@@ -218,30 +217,29 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
 
     ``where`` names the file for error messages; None for command-line overrides.
     """
-    if (
-        isinstance(scenario.steps, bool)
-        or not isinstance(scenario.steps, int)
-        or scenario.steps < 1
-    ):
-        raise _fail(where, f"steps must be a whole number ≥ 1, got {scenario.steps!r}")
-    if scenario.dtype not in DTYPES:
+    checked = {
+        "steps": _setting(where, "", settings.check_steps, scenario.steps),
+        "seed": _setting(where, "", settings.check_seed, scenario.seed),
+        "tolerance": _setting(where, "", settings.check_tolerance, scenario.tolerance),
+        "dtype": _setting(where, "", settings.check_dtype, scenario.dtype),
+        "device": _setting(where, "", settings.check_device, scenario.device),
+    }
+    if scenario.lr is not None:
+        checked["lr"] = _setting(where, "", settings.parse_lr, scenario.lr)
+    if scenario.expression is not None and scenario.options:
         raise _fail(
-            where, f"dtype: unknown dtype '{scenario.dtype}'; choose one of: {', '.join(DTYPES)}"
-        )
-    device = scenario.device.strip().lower()
-    if device not in DEVICES and not device.startswith("cuda:"):
-        raise _fail(
-            where, f"device: unknown device '{scenario.device}'; use auto, cpu, cuda or cuda:N"
+            where,
+            f"option '{next(iter(scenario.options))}' is for a built-in loss, not an expression",
         )
     try:
         spec = get_spec(scenario.optimizer)
-        lr = None if scenario.lr is None else parse_lr(scenario.lr)
         hyper = check_hyperparameters(spec, scenario.hyper)
         scenario.problem()
     except USER_ERRORS as err:
         section = _section_of(err) if where else ""
         raise _fail(where, f"{section}{err}") from None
-    return replace(scenario, optimizer=spec.name, lr=lr, hyper=hyper)
+    options = {k: float(v) for k, v in scenario.options.items()}
+    return replace(scenario, optimizer=spec.name, hyper=hyper, options=options, **checked)
 
 
 def _section_of(err: Exception) -> str:
@@ -308,11 +306,15 @@ def load_scenario(spec: str | Path | None = None) -> Scenario:
 def resolve_scenario(
     spec: str | Path | None, overrides: Mapping[str, Any] | None = None
 ) -> Scenario:
-    """Load a scenario and apply overrides; hyper-parameters are merged, not replaced."""
+    """Load a scenario and apply overrides; hyper-parameters and problem options are merged,
+    not replaced."""
     scenario = load_scenario(spec)
     changes = dict(overrides or {})
     hyper = changes.pop("hyper", None)
+    options = changes.pop("options", None)
     scenario = scenario.with_overrides(**changes)
     if hyper:
         scenario = scenario.with_overrides(hyper={**scenario.hyper, **hyper})
+    if options:
+        scenario = scenario.with_overrides(options={**scenario.options, **options})
     return scenario

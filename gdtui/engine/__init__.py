@@ -23,12 +23,31 @@ from gdtui.engine.landscape import (
 )
 from gdtui.engine.model_run import ModelRecord, ModelRun, build_model_run
 from gdtui.engine.models import LOSSES, MODEL_KINDS, Loss, ModelError, build_model
-from gdtui.engine.optimizers import OPTIMIZERS, OptimizerError, get_spec, make_optimizer, parse_lr
+from gdtui.engine.optimizers import (
+    OPTIMIZERS,
+    OptimizerError,
+    OptimizerSpec,
+    check_hyperparameters,
+    get_spec,
+    make_optimizer,
+    parse_lr,
+)
 from gdtui.engine.problems import PROBLEMS, Problem, ProblemError, expression_problem, get_problem
 from gdtui.engine.records import Status, StepRecord
-from gdtui.engine.run import Run, RunError, format_graph, resolve_device
+from gdtui.engine.run import (
+    DTYPES,
+    Run,
+    RunError,
+    describe_device,
+    format_graph,
+    resolve_device,
+    resolve_dtype,
+)
+from gdtui.settings import SettingError
 
 # Errors that mean "the user asked for something wrong": one line each, never a traceback.
+# The engine raises its own types with the settings module's messages; SettingError is here for
+# callers of gdtui.settings.
 USER_ERRORS = (
     DataError,
     ExpressionError,
@@ -37,9 +56,11 @@ USER_ERRORS = (
     OptimizerError,
     ProblemError,
     RunError,
+    SettingError,
 )
 
 __all__ = [
+    "DTYPES",
     "LOSSES",
     "MODEL_KINDS",
     "OPTIMIZERS",
@@ -56,18 +77,22 @@ __all__ = [
     "ModelRecord",
     "ModelRun",
     "OptimizerError",
+    "OptimizerSpec",
     "Problem",
     "ProblemError",
     "Regions",
     "Run",
     "RunError",
+    "SettingError",
     "Status",
     "StepRecord",
     "Surface",
     "build_model",
     "build_model_run",
+    "check_hyperparameters",
     "compile_expression",
     "decision_regions",
+    "describe_device",
     "expression_problem",
     "format_graph",
     "get_problem",
@@ -79,4 +104,5 @@ __all__ = [
     "parse_lr",
     "regression_surface",
     "resolve_device",
+    "resolve_dtype",
 ]

@@ -13,10 +13,12 @@ into code.
 from __future__ import annotations
 
 import ast
+import keyword as _keyword
 import math
 import numbers
 import operator
 import re
+import unicodedata
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,15 +27,19 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from gdtui.safetext import visible
+
 __all__ = [
     "CONSTANTS",
     "FUNCTIONS",
     "MAX_DEPTH",
     "MAX_EXPONENT",
     "MAX_LENGTH",
+    "MAX_NAME_LENGTH",
     "MAX_PARAMS",
     "CompiledExpression",
     "ExpressionError",
+    "check_name",
     "compile_expression",
 ]
 
@@ -57,7 +63,86 @@ class ExpressionError(ValueError):
     """A rejected expression; str(err) is one line that names the offending token."""
 
     def __init__(self, message: str) -> None:
-        super().__init__(" ".join(str(message).splitlines()))
+        # Control characters of user text are shown escaped, never sent to the terminal.
+        super().__init__(visible(" ".join(str(message).splitlines()), _MESSAGE_LIMIT))
+
+
+_MESSAGE_LIMIT = 1000
+
+# Characters people paste from documents, with the ASCII they meant.
+_LOOKALIKES = {
+    "\u2212": "-",  # MINUS SIGN
+    "\u2013": "-",  # EN DASH
+    "\u00d7": "*",  # MULTIPLICATION SIGN
+    "\u22c5": "*",  # DOT OPERATOR
+    "\u00b7": "*",  # MIDDLE DOT
+    "\u00f7": "/",  # DIVISION SIGN
+    "\u00b2": "**2",  # SUPERSCRIPT TWO
+    "\u00b3": "**3",  # SUPERSCRIPT THREE
+    "\u03c0": "pi",  # GREEK SMALL LETTER PI
+}
+
+
+def _describe_character(ch: str) -> str:
+    """``'ℌ' (U+210C)``, with a control or format character shown escaped."""
+    return f"'{visible(ch)}' (U+{ord(ch):04X})"
+
+
+def _check_characters(text: str) -> None:
+    """Refuse anything but printable ASCII and whitespace, before Python's parser sees it.
+
+    Python's parser NFKC-normalises identifiers (``ℌ`` becomes ``H``), so a non-ASCII name
+    would silently stand for another one; control characters have no place in a formula.
+    """
+    for index, ch in enumerate(text):
+        if " " <= ch <= "~" or ch in "\t\n\r":
+            continue
+        line = text.count("\n", 0, index) + 1
+        column = index - (text.rfind("\n", 0, index) + 1) + 1
+        where = f"column {column}" if line == 1 else f"line {line}, column {column}"
+        if ord(ch) < 128 or unicodedata.category(ch)[0] in "CZ":
+            raise ExpressionError(f"character {_describe_character(ch)} at {where} is not allowed")
+        hint = _LOOKALIKES.get(ch)
+        advice = f" (did you mean '{hint}'?)" if hint else ""
+        raise ExpressionError(
+            f"non-ASCII character {_describe_character(ch)} at {where}: formulas use ASCII "
+            f"letters, digits, '_' and + - * / ** ( ){advice}"
+        )
+
+
+def check_name(name: object, what: str = "parameter") -> str:
+    """Return ``name`` if formulas accept it as a parameter name, else raise ExpressionError.
+
+    The rule formulas apply, for names given elsewhere (``--init w=3``, a scenario's ``init``):
+    ASCII letters, digits and ``_``, not starting with a digit or ``_``, not a Python keyword,
+    at most :data:`MAX_NAME_LENGTH` characters. Non-ASCII names are refused because Python's
+    parser would read ``ℌ`` as ``H``.
+    """
+    if not isinstance(name, str):
+        raise ExpressionError(f"{what} name must be text, not {type(name).__name__}")
+    if not name:
+        raise ExpressionError(f"{what} name is empty")
+    shown = visible(name, _SNIPPET_LENGTH)
+    for ch in name:
+        if not ("!" <= ch <= "~"):
+            raise ExpressionError(
+                f"{what} name '{shown}' has the character {_describe_character(ch)}: "
+                "use ASCII letters, digits and '_'"
+            )
+    if not name.isidentifier():
+        raise ExpressionError(
+            f"'{shown}' is not a valid {what} name: use ASCII letters, digits and '_', "
+            "not starting with a digit"
+        )
+    if name.startswith("_"):
+        raise ExpressionError(f"names starting with '_' are not allowed: '{shown}'")
+    if _keyword.iskeyword(name):
+        raise ExpressionError(f"'{shown}' is a Python keyword and cannot be a {what} name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ExpressionError(
+            f"{what} name '{shown}' is too long (at most {MAX_NAME_LENGTH} characters)"
+        )
+    return name
 
 
 def _sigmoid(v: float) -> float:
@@ -603,6 +688,7 @@ def compile_expression(
         raise ExpressionError("expression is empty")
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expression is longer than {MAX_LENGTH} characters")
+    _check_characters(text)
     if _bracket_depth(text) > MAX_DEPTH:
         raise _nested_error()
     bound = _bind_constants(constants)

@@ -15,14 +15,15 @@ parameters.
 
 from __future__ import annotations
 
-import difflib
 import inspect
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+
+from gdtui import settings
+from gdtui.suggest import closest
 
 
 class OptimizerError(ValueError):
@@ -128,12 +129,6 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
 }
 
 
-def closest(name: str, choices: Iterable[str]) -> str:
-    """A ``did you mean …?`` suffix for a mistyped name, or an empty string."""
-    match = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
-
-
 def get_spec(name: str) -> OptimizerSpec:
     """Look an optimizer up by name (case-insensitive), with a helpful error."""
     key = str(name).strip().lower()
@@ -147,18 +142,12 @@ def get_spec(name: str) -> OptimizerSpec:
 
 
 def parse_lr(value: Any) -> float:
-    """A learning rate from user input: a finite number above zero, else :class:`OptimizerError`."""
-    if isinstance(value, bool):
-        raise OptimizerError(f"learning rate must be a number, got {value!r}")
+    """A learning rate from user input (see :func:`gdtui.settings.parse_lr`), else
+    :class:`OptimizerError` with the settings module's message."""
     try:
-        lr = float(str(value).strip()) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError, OverflowError):
-        raise OptimizerError(f"learning rate must be a number, got {value!r}") from None
-    if not math.isfinite(lr):
-        raise OptimizerError(f"learning rate must be finite, got {value!r}")
-    if lr <= 0:
-        raise OptimizerError(f"learning rate must be above 0, got {value!r}")
-    return lr
+        return settings.parse_lr(value)
+    except settings.SettingError as err:
+        raise OptimizerError(str(err)) from None
 
 
 def _coerce(value: Any) -> Any:

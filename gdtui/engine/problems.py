@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from gdtui.engine.expression import CompiledExpression, ExpressionError, compile_expression
-from gdtui.engine.optimizers import closest
+from gdtui.suggest import closest
 
 Point = tuple[float, ...]
 

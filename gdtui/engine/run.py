@@ -15,16 +15,25 @@ from typing import Any
 
 import torch
 
+from gdtui import settings
 from gdtui.engine.history import History
 from gdtui.engine.optimizers import get_spec, make_optimizer, parse_lr
 from gdtui.engine.problems import Problem
 from gdtui.engine.records import Status, StepRecord
 
-DTYPES = {"float64": torch.float64, "float32": torch.float32}
+DTYPES = {name: getattr(torch, name) for name in settings.DTYPES}
 
 
 class RunError(ValueError):
     """A bad run setting (device, dtype, tolerance, steps); ``str()`` is one line."""
+
+
+def _setting(check: Callable[..., Any], value: Any, **kwargs: Any) -> Any:
+    """One of :mod:`gdtui.settings`' checks, its message raised as a :class:`RunError`."""
+    try:
+        return check(value, **kwargs)
+    except settings.SettingError as err:
+        raise RunError(str(err)) from None
 
 
 def resolve_dtype(name: str | torch.dtype) -> torch.dtype:
@@ -33,33 +42,26 @@ def resolve_dtype(name: str | torch.dtype) -> torch.dtype:
         if name in DTYPES.values():
             return name
         raise RunError(f"dtype {name} is not supported; choose one of: {', '.join(DTYPES)}")
-    key = str(name).strip().lower()
-    if key not in DTYPES:
-        raise RunError(f"unknown dtype '{name}'; choose one of: {', '.join(DTYPES)}")
-    return DTYPES[key]
+    return DTYPES[_setting(settings.check_dtype, name)]
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     """``auto`` is cuda where present, else cpu; asking for a missing cuda is a clear error."""
-    key = "auto" if name is None else str(name).strip().lower()
+    key = "auto" if name is None else _setting(settings.check_device, name)
     if key == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if key == "cpu":
         return torch.device("cpu")
-    if key.startswith("cuda"):
-        if not torch.cuda.is_available():
-            built = "without CUDA" if torch.version.cuda is None else "with CUDA but sees no GPU"
-            raise RunError(
-                f"device '{name}' is not available: torch {torch.__version__} was built {built}"
-            )
-        try:
-            device = torch.device(key)
-        except RuntimeError:
-            raise RunError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N") from None
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise RunError(f"device '{name}' is not available: {torch.cuda.device_count()} GPU(s)")
-        return device
-    raise RunError(f"unknown device '{name}'; use auto, cpu, cuda or cuda:N")
+    # cuda or cuda:N, as the settings check allows
+    if not torch.cuda.is_available():
+        built = "without CUDA" if torch.version.cuda is None else "with CUDA but sees no GPU"
+        raise RunError(
+            f"device '{name}' is not available: torch {torch.__version__} was built {built}"
+        )
+    device = torch.device(key)
+    if device.index is not None and device.index >= torch.cuda.device_count():
+        raise RunError(f"device '{name}' is not available: {torch.cuda.device_count()} GPU(s)")
+    return device
 
 
 def describe_device(device: torch.device) -> str:
@@ -108,22 +110,14 @@ class Run:
         history_capacity: int = 1 << 16,
         noise: float = 0.0,
     ) -> None:
-        if max_steps is not None and (
-            isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
-        ):
-            raise RunError(f"steps must be a whole number of at least 1, got {max_steps!r}")
-        if (
-            isinstance(tolerance, bool)
-            or not isinstance(tolerance, int | float)
-            or not 0 <= tolerance < math.inf
-        ):
-            raise RunError(f"tolerance must be a finite number ≥ 0, got {tolerance!r}")
+        if max_steps is not None:
+            _setting(settings.check_steps, max_steps, text=False)
+        _setting(settings.check_tolerance, tolerance, text=False)
         if isinstance(explode_factor, bool) or not (1 < float(explode_factor) < math.inf):
             raise RunError(
                 f"explode_factor must be a finite number above 1, got {explode_factor!r}"
             )
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise RunError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+        _setting(settings.check_seed, seed, text=False)
         if (
             isinstance(noise, bool)
             or not isinstance(noise, int | float)
