@@ -46,9 +46,10 @@ from gdtui.engine.models import (
     default_loss,
     output_size,
 )
-from gdtui.engine.optimizers import closest, get_spec, make_optimizer, parse_lr
+from gdtui.engine.optimizers import get_spec, make_optimizer, parse_lr
 from gdtui.engine.records import Status, StepRecord, finite_or_none
 from gdtui.engine.run import GraphNode, Run, RunError, _setting, resolve_device, resolve_dtype
+from gdtui.suggest import closest
 
 SMALL_MODEL = 8  # models with at most this many scalars keep the per-scalar record
 EPOCH_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
