@@ -11,8 +11,20 @@ Build a run from Python::
 
 from gdtui.engine.arithmetic import StepArithmeticError
 from gdtui.engine.curvature import CurvatureError
+from gdtui.engine.data import DataError, Dataset, load_data
 from gdtui.engine.expression import ExpressionError, compile_expression
 from gdtui.engine.history import History, HistoryView
+from gdtui.engine.landscape import (
+    LandscapeError,
+    Regions,
+    Surface,
+    decision_regions,
+    landscape,
+    loss_slice,
+    regression_surface,
+)
+from gdtui.engine.model_run import ModelRecord, ModelRun, build_model_run
+from gdtui.engine.models import LOSSES, MODEL_KINDS, Loss, ModelError, build_model
 from gdtui.engine.optimizers import (
     OPTIMIZERS,
     OptimizerError,
@@ -44,7 +56,10 @@ from gdtui.settings import SettingError
 # callers of gdtui.settings.
 USER_ERRORS = (
     CurvatureError,
+    DataError,
     ExpressionError,
+    LandscapeError,
+    ModelError,
     OptimizerError,
     ProblemError,
     RaceError,
@@ -57,7 +72,9 @@ USER_ERRORS = (
 
 __all__ = [
     "DTYPES",
+    "LOSSES",
     "MAX_CONTENDERS",
+    "MODEL_KINDS",
     "OPTIMIZERS",
     "PROBLEMS",
     "SCHEDULES",
@@ -65,9 +82,16 @@ __all__ = [
     "Checkpoint",
     "Checkpoints",
     "CurvatureError",
+    "DataError",
+    "Dataset",
     "ExpressionError",
     "History",
     "HistoryView",
+    "LandscapeError",
+    "Loss",
+    "ModelError",
+    "ModelRecord",
+    "ModelRun",
     "OptimizerError",
     "OptimizerSpec",
     "Problem",
@@ -75,6 +99,7 @@ __all__ = [
     "Race",
     "RaceError",
     "RaceRow",
+    "Regions",
     "Run",
     "RunError",
     "ScheduleError",
@@ -82,16 +107,24 @@ __all__ = [
     "Status",
     "StepArithmeticError",
     "StepRecord",
+    "Surface",
     "SweepError",
+    "build_model",
+    "build_model_run",
     "check_hyperparameters",
     "compile_expression",
+    "decision_regions",
     "describe_device",
     "expression_problem",
     "format_graph",
     "get_problem",
     "get_spec",
+    "landscape",
+    "load_data",
+    "loss_slice",
     "make_optimizer",
     "parse_lr",
+    "regression_surface",
     "resolve_device",
     "resolve_dtype",
 ]

@@ -104,6 +104,10 @@ class Run:
     ``max_checkpoints``, thinned by powers of two), and it logs every change of setting
     (:meth:`set_lr`, a branch's new optimizer), so :meth:`state_at` and :meth:`branch` can
     rebuild any step exactly by replay from the nearest checkpoint.
+    ``noise`` (σ ≥ 0) makes the gradient noisy and unbiased, as a mini-batch's is: each step
+    differentiates f(θ) + ξ·θ with a fresh ξ ~ N(0, σ²) per parameter drawn from a generator
+    seeded with ``seed``, so autograd itself returns ∇f + ξ. The recorded ``loss`` is f(θ) (the
+    noise term has mean zero); ``grad`` is the noisy gradient the optimizer used.
     """
 
     def __init__(
@@ -125,6 +129,7 @@ class Run:
         curvature_every: int = 0,
         checkpoint_every: int = 128,
         max_checkpoints: int = 64,
+        noise: float = 0.0,
     ) -> None:
         # Every constructor argument but the problem, so a replay or a branch builds its twin.
         self._config: dict[str, Any] = {
@@ -140,6 +145,12 @@ class Run:
                 f"explode_factor must be a finite number above 1, got {explode_factor!r}"
             )
         _setting(settings.check_seed, seed, text=False)
+        if (
+            isinstance(noise, bool)
+            or not isinstance(noise, int | float)
+            or not 0 <= noise < math.inf
+        ):
+            raise RunError(f"noise must be a finite number ≥ 0, got {noise!r}")
         if history_capacity < 4096:
             raise RunError(f"history_capacity must be at least 4096, got {history_capacity!r}")
         for name, value, least in (
@@ -190,6 +201,10 @@ class Run:
         self._events_applied = 0
         # The start's checkpoint is taken by the first step (once every attribute exists).
         self._checkpoints = Checkpoints(checkpoint_every, max_checkpoints)
+        self.noise = float(noise)
+        self._noise_generator = (
+            torch.Generator(device=self.device).manual_seed(self.seed) if noise else None
+        )
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -344,6 +359,11 @@ class Run:
         optimizer.zero_grad()
         loss = self._loss_fn(*params)
         loss_value = loss.item()
+        if self.noise:
+            xi = torch.randn(
+                len(params), generator=self._noise_generator, dtype=self.dtype, device=self.device
+            )
+            loss = loss + self.noise * torch.dot(xi, torch.stack(params))
         if not math.isfinite(loss_value):
             where = "at the start point" if number == 1 else f"at step {number}"
             self._stop(Status.DIVERGED, f"loss became {loss_value} {where}")
