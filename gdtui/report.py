@@ -17,21 +17,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from gdtui.summaries import SUMMARY_FIELDS
+
 FORMATS = ("table", "csv", "json", "jsonl", "summary")
 OPTIONAL_KEYS = ("lambda_max",)
 """Record keys that a run fills only where it measures them (``[run] curvature_every``)."""
 EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 """Keys a model's record carries at an evaluated epoch end."""
-LAYER_FIELDS = (
-    "grad_norm",
-    "param_norm",
-    "update_norm",
-    "ratio",
-    "cos",
-    "eff_lr_median",
-    "eff_lr_p10",
-    "eff_lr_p90",
-)
+LAYER_FIELDS = SUMMARY_FIELDS
 """Per-tensor summary fields of a big model's record (``layers``), as the engine names them."""
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gdtui.engine.optimizers import closest
+from gdtui.suggest import closest
 
 REGRESSION = "regression"
 CLASSIFICATION = "classification"

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gdtui import settings
 from gdtui.engine.data import CLASSIFICATION, Dataset, data_task, load_data
 from gdtui.engine.history import History
 from gdtui.engine.layer_stats import SUMMARY_FIELDS, DeviceChunks, LayerStats
@@ -45,9 +46,10 @@ from gdtui.engine.models import (
     default_loss,
     output_size,
 )
-from gdtui.engine.optimizers import closest, get_spec, make_optimizer, parse_lr
+from gdtui.engine.optimizers import get_spec, make_optimizer, parse_lr
 from gdtui.engine.records import Status, StepRecord, finite_or_none
-from gdtui.engine.run import GraphNode, Run, RunError, resolve_device, resolve_dtype
+from gdtui.engine.run import GraphNode, Run, RunError, _setting, resolve_device, resolve_dtype
+from gdtui.suggest import closest
 
 SMALL_MODEL = 8  # models with at most this many scalars keep the per-scalar record
 EPOCH_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
@@ -161,14 +163,10 @@ class ModelRun:
         layer_every: int = 20,
         eval_every: int | None = None,
     ) -> None:
-        if max_steps is not None and (
-            isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1
-        ):
-            raise RunError(f"steps must be a whole number of at least 1, got {max_steps!r}")
-        if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
-            raise RunError(f"tolerance must be a finite number ≥ 0, got {tolerance!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-            raise RunError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+        if max_steps is not None:
+            max_steps = _setting(settings.check_steps, max_steps, text=False)
+        tolerance = _setting(settings.check_tolerance, tolerance, text=False)
+        seed = _setting(settings.check_seed, seed, text=False)
         self.dataset = dataset
         self.loss_fn = loss
         self.optimizer_name = get_spec(optimizer).name
@@ -591,9 +589,7 @@ def build_model_run(
     _check_keys("model", model, MODEL_KEYS)
     _check_keys("loss", loss, LOSS_KEYS)
     _check_keys("run", run, RUN_KEYS)
-    seed = run.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
-        raise RunError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+    seed = _setting(settings.check_seed, run.get("seed", 0), text=False)
     fn = loss.get("fn")
     task = data_task(data)
     if task is None:  # a CSV file: the loss says whether the target is classes

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gdtui.engine.data import CLASSIFICATION, REGRESSION
-from gdtui.engine.optimizers import closest
+from gdtui.suggest import closest
 
 MODEL_KINDS = ("linear", "logistic", "mlp", "cnn")
 ACTIVATIONS: dict[str, type[nn.Module]] = {

@@ -25,7 +25,7 @@ from gdtui.engine.records import StepRecord, finite_or_none
 
 MAX_CONTENDERS = 6
 # Keys a race entry may set (with the Run's own keywords given to the factory for all).
-ENTRY_KEYS = ("label", "optimizer", "lr", "hyper", "schedule", "schedule_args", "seed")
+ENTRY_KEYS = ("label", "optimizer", "lr", "hyper", "schedule", "schedule_args", "seed", "noise")
 
 
 class RaceError(ValueError):

@@ -94,11 +94,6 @@ class Run:
     for losses above 1) while the update is tiny too. A loss that is not finite, or that grows past
     ``explode_factor`` times the starting loss, stops the run as diverged at the last finite step.
 
-    ``noise`` (σ ≥ 0) makes the gradient noisy and unbiased, as a mini-batch's is: each step
-    differentiates f(θ) + ξ·θ with a fresh ξ ~ N(0, σ²) per parameter drawn from a generator
-    seeded with ``seed``, so autograd itself returns ∇f + ξ. The recorded ``loss`` is f(θ) (the
-    noise term has mean zero); ``grad`` is the noisy gradient the optimizer used.
-
     ``schedule`` names a ``torch.optim.lr_scheduler`` preset (:mod:`gdtui.engine.schedules`) with
     the scheduler's own ``schedule_args``, planned over ``max_steps`` (or
     ``DEFAULT_SCHEDULE_STEPS``); it steps after every optimizer step, and each record's ``lr`` is
@@ -109,6 +104,10 @@ class Run:
     ``max_checkpoints``, thinned by powers of two), and it logs every change of setting
     (:meth:`set_lr`, a branch's new optimizer), so :meth:`state_at` and :meth:`branch` can
     rebuild any step exactly by replay from the nearest checkpoint.
+    ``noise`` (σ ≥ 0) makes the gradient noisy and unbiased, as a mini-batch's is: each step
+    differentiates f(θ) + ξ·θ with a fresh ξ ~ N(0, σ²) per parameter drawn from a generator
+    seeded with ``seed``, so autograd itself returns ∇f + ξ. The recorded ``loss`` is f(θ) (the
+    noise term has mean zero); ``grad`` is the noisy gradient the optimizer used.
     """
 
     def __init__(
@@ -197,15 +196,15 @@ class Run:
         self._explode_limit: float | None = None
         self._loss_fn: Callable[..., torch.Tensor] = problem.loss
         self._current = self._read()
-        self.noise = float(noise)
-        self._noise_generator = (
-            torch.Generator(device=self.device).manual_seed(self.seed) if noise else None
-        )
         # Changes of setting, (step, kind, args), applied after that step; replays apply them.
         self._events: list[tuple[int, str, tuple[Any, ...]]] = []
         self._events_applied = 0
         # The start's checkpoint is taken by the first step (once every attribute exists).
         self._checkpoints = Checkpoints(checkpoint_every, max_checkpoints)
+        self.noise = float(noise)
+        self._noise_generator = (
+            torch.Generator(device=self.device).manual_seed(self.seed) if noise else None
+        )
 
     # -- properties ----------------------------------------------------------------------------
 
