@@ -194,7 +194,7 @@ def _get_index(port: int, process: subprocess.Popen, deadline: float) -> str:
 def _stop(process: subprocess.Popen, sig: int) -> int:
     process.send_signal(sig)
     try:
-        return process.wait(timeout=10)
+        return process.wait(timeout=30)  # a session may still be loading torch on a busy machine
     finally:
         if process.poll() is None:
             process.kill()
