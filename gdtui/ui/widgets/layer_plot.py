@@ -1,0 +1,80 @@
+"""Curves of a recorded run: the loss, and one layer's ‖Δ‖/‖θ‖ and ‖∇‖ over the steps.
+
+Both are :class:`~gdtui.ui.widgets.loss_plot.LossPlot` (the same renderer, sticky axes and row
+diff); these add a one-line message in place of the curves (no loss logged, no step yet), and
+the layer view on a log10 axis, where a ratio near 1e-3 and a gradient norm near 1 share one
+plot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from gdtui.ui.widgets.loss_plot import LossPlot, Series
+from gdtui.ui.widgets.plot_text import message_lines
+
+__all__ = ["LayerPlot", "RecordPlot"]
+
+
+class RecordPlot(LossPlot):
+    """A loss plot that can show a message instead of curves."""
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
+        super().__init__(name=name, id=id, classes=classes)
+        self._message: tuple[str, str] | None = None
+
+    def show_message(self, title: str, text: str) -> list[int]:
+        """Show ``title`` on the top row and ``text`` centred below (until the next series)."""
+        self._message = (title, text)
+        return self.rerender()
+
+    def show_series(
+        self,
+        series: Sequence[Series],
+        *,
+        log_offset: float | None = None,
+        title: str = "loss",
+    ) -> list[int]:
+        """As :meth:`LossPlot.show_series` (and the message goes)."""
+        self._message = None
+        return super().show_series(series, log_offset=log_offset, title=title)
+
+    def rerender(self) -> list[int]:
+        """The message, if one is set; else the curves."""
+        if self._message is None:
+            return super().rerender()
+        width, height = self.size
+        if width <= 0 or height <= 0:
+            return []
+        title, text = self._message
+        lines = message_lines(text, width, height, row=max(1, height // 2)) if height > 1 else [""]
+        lines[0] = title[:width]
+        return self.set_ansi_lines(lines)
+
+
+class LayerPlot(RecordPlot):
+    """One parameter tensor's update-to-weight ratio ‖Δ‖/‖θ‖ and gradient norm ‖∇‖, log10."""
+
+    def on_mount(self) -> None:
+        """Both quantities span decades: the axis is log10 from the start."""
+        self.log_scale = True
+
+    def show_layer(
+        self, name: str, steps: np.ndarray, ratio: np.ndarray, grad_norm: np.ndarray
+    ) -> list[int]:
+        """Plot layer ``name``'s ratio and gradient norm (NaN where it had no gradient)."""
+        if not len(steps):
+            return self.show_message(name, "no step recorded yet")
+        series = [
+            Series("‖∇‖", steps, grad_norm, grad_norm, grad_norm, "magenta+"),
+            Series("‖Δ‖/‖θ‖", steps, ratio, ratio, ratio, "cyan+"),
+        ]
+        return self.show_series(series, title=name)
