@@ -234,7 +234,11 @@ class AttachScreen(Screen[None]):
         """The file cannot be read on (or can again): say so inline, keep the last good read."""
         if message.path != self.path:
             return
-        self.problem = message.text
+        text = message.text
+        where = f"{message.path}: "
+        self.problem = (
+            message.path.name + ": " + text[len(where) :] if text.startswith(where) else text
+        )
         if message.text and not self.deterministic:
             self.gdtui.notify_line(message.text, "error")
         self._show_status()

@@ -73,30 +73,30 @@ class AttachStatus(RichCanvas):
         if state.problem:
             parts.append((0, Text.assemble(("⚠ ", "bold red"), state.problem)))
         if state.end_reason is not None:
-            parts.append((0, Text(f"■ run finished ({state.end_reason})", style="bold green")))
+            parts.append((1, Text(f"■ run finished ({state.end_reason})", style="bold green")))
         elif state.waiting:
-            parts.append((0, Text("waiting for the writer's header line…", style="italic")))
+            parts.append((1, Text("waiting for the writer's header line…", style="italic")))
         elif state.stale_s is not None:
             parts.append(
-                (0, Text(f"⏸ no new step for {duration(state.stale_s)}", style="bold yellow"))
+                (1, Text(f"⏸ no new step for {duration(state.stale_s)}", style="bold yellow"))
             )
         about = " · ".join(p for p in (state.optimizer, state.device) if p)
         if state.ranks > 1:
             about += f" · rank {state.rank} (k: next of {state.ranks})"
         if about:
-            parts.append((5, Text(about, style="dim")))
-        parts.append((6, Text(state.file, style="dim")))
+            parts.append((6, Text(about, style="dim")))
+        parts.append((7, Text(state.file, style="dim")))
         if state.step is not None:
-            parts.append((1, Text(f"step {state.step}", style="bold")))
+            parts.append((2, Text(f"step {state.step}", style="bold")))
             if state.steps != state.step:
-                parts.append((4, Text(f"{state.steps} recorded", style="dim")))
+                parts.append((5, Text(f"{state.steps} recorded", style="dim")))
         if state.loss is not None and math.isfinite(state.loss):
-            parts.append((2, Text.assemble(("loss ", "dim"), num(state.loss, 4))))
+            parts.append((3, Text.assemble(("loss ", "dim"), num(state.loss, 4))))
         if state.steps_per_s is not None and state.end_reason is None:
-            parts.append((3, Text(rate(state.steps_per_s))))
+            parts.append((4, Text(rate(state.steps_per_s))))
         width = self.size.width or 120
         while len(parts) > 1 and sum(p.cell_len for _, p in parts) + 2 * (len(parts) - 1) > width:
-            parts.remove(max(parts, key=lambda part: part[0]))
+            parts.remove(max(reversed(parts), key=lambda part: part[0]))
         self.show_renderable(
             Text("  ", no_wrap=True, overflow="ellipsis").join(p for _, p in parts)
         )

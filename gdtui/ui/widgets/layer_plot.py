@@ -73,6 +73,8 @@ class LayerPlot(RecordPlot):
         """Plot layer ``name``'s ratio and gradient norm (NaN where it had no gradient)."""
         if not len(steps):
             return self.show_message(name, "no step recorded yet")
+        if not (np.isfinite(ratio).any() or np.isfinite(grad_norm).any()):
+            return self.show_message(name, "no gradient recorded for this layer")
         series = [
             Series("‖∇‖", steps, grad_norm, grad_norm, grad_norm, "magenta+"),
             Series("‖Δ‖/‖θ‖", steps, ratio, ratio, ratio, "cyan+"),
