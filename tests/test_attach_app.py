@@ -322,12 +322,13 @@ async def test_choosing_a_layer_plots_its_ratio_and_gradient():
         assert "no gradient recorded for this layer" in "\n".join(plot.plain_lines)
         await pilot.press("down", "down", "down")
         await wait_for(pilot, lambda: screen(app).chosen == "out.weight")
-        assert "log10(out.weight)" in plot.plain_lines[0]
+        assert str(plot.border_title) == "out.weight · ↑↓ picks"
+        assert plot.plain_lines[0].startswith("log10(‖·‖)   ━━ ‖∇‖   ━━ ‖Δ‖/‖θ‖")
         grad, ratio = plot._series  # what is drawn: ‖∇‖ and ‖Δ‖/‖θ‖ of out.weight
         np.testing.assert_array_equal(grad.loss, record.series("out.weight", "grad_norm"))
         np.testing.assert_array_equal(ratio.loss, record.series("out.weight", "ratio"))
         await pilot.press("up")
-        await wait_for(pilot, lambda: "log10(hidden.bias)" in plot.plain_lines[0])
+        await wait_for(pilot, lambda: str(plot.border_title).startswith("hidden.bias "))
 
 
 async def test_k_cycles_through_the_ranks(tmp_path):

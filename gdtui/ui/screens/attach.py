@@ -332,6 +332,7 @@ class AttachScreen(Screen[None]):
             plot.show_message("layer", "no layer yet")
             return
         i = followed.names.index(self.chosen)
+        plot.border_title = Text(f"{self.chosen} · ↑↓ picks")
         fields = recordfile.FIELDS
         plot.show_layer(
             self.chosen,

@@ -79,4 +79,5 @@ class LayerPlot(RecordPlot):
             Series("‖∇‖", steps, grad_norm, grad_norm, grad_norm, "magenta+"),
             Series("‖Δ‖/‖θ‖", steps, ratio, ratio, ratio, "cyan+"),
         ]
-        return self.show_series(series, title=name)
+        # The layer's name goes in the border title; the plot says what is drawn.
+        return self.show_series(series, title="‖·‖")
