@@ -26,7 +26,7 @@ from gdtui.ui.app import GdtuiApp, launch_attach
 from gdtui.ui.screens.attach import AttachScreen
 from gdtui.ui.widgets.attach_status import AttachStatus, duration
 from gdtui.ui.widgets.layer_panel import LayerPanel, LayerRows, layout, ratio_mark
-from gdtui.ui.widgets.layer_plot import LayerPlot
+from gdtui.ui.widgets.layer_plot import LayerPlot, bucket_series
 
 FIXTURE = Path(__file__).parent / "data" / "attach_run.jsonl"
 ROOT = Path(__file__).resolve().parent.parent
@@ -177,6 +177,27 @@ def test_ratio_marks_readable_without_colour():
     assert duration(3 * 86400) == "3 d"
 
 
+def test_bucketed_curves_keep_finished_buckets_as_the_run_grows():
+    steps = np.arange(1, 41)
+    values = np.where(steps % 5 == 0, np.nan, steps * 1.5)
+    small = bucket_series("x", steps, values, 11, "cyan+")  # 40 steps in 11: buckets of 4
+    np.testing.assert_array_equal(small.steps, [4, 8, 12, 16, 20, 24, 28, 32, 36, 40])
+    np.testing.assert_array_equal(small.loss[:2], [6.0, 12.0])  # last value of 1-4, 5-8
+    assert small.loss_min[1] == 9.0 and small.loss_max[1] == 12.0  # step 5 (NaN) ignored
+    more = np.arange(1, 43)
+    grown = bucket_series("x", more, np.where(more % 5 == 0, np.nan, more * 1.5), 11, "cyan+")
+    # Two more steps open a bucket; the ones before stay exactly as they were.
+    assert len(grown.steps) == 11
+    for a, b in zip(
+        (grown.steps, grown.loss, grown.loss_min, grown.loss_max),
+        (small.steps, small.loss, small.loss_min, small.loss_max),
+        strict=True,
+    ):
+        np.testing.assert_array_equal(a[:10], b)
+    assert bucket_series("x", more, more * 1.0, 11, "c").steps[-1] == 42
+    assert bucket_series("x", steps, values, 64, "c").steps is steps  # fits: every point
+
+
 class PanelApp(App):
     """The panel alone, recording the layers it says were chosen."""
 
@@ -259,11 +280,16 @@ async def test_follows_a_file_another_process_is_still_writing(tmp_path):
             assert "run finished" not in status(app)
             table = app.attach_screen.query_one(LayerPanel)
             assert table.layer_rows is not None and table.layer_rows.names == ("weight", "bias")
-            assert table.layer_rows.step == screen(app).followed.step[-1]
+            # The table (redrawn once a second while the run goes) shows a recorded step.
+            followed = screen(app).followed
+            (at,) = np.flatnonzero(followed.step == table.layer_rows.step)
+            np.testing.assert_array_equal(table.layer_rows.values, followed.values[at])
             writer.terminate()  # SIGTERM: the watch writes everything and an end line
             writer.wait(timeout=30)
             await wait_for(pilot, lambda: "run finished (SIGTERM)" in status(app), timeout=30)
-            assert screen(app).followed.step[-1] == read_records(path).step[-1]
+            last = read_records(path).step[-1]
+            assert screen(app).followed.step[-1] == last
+            assert table.layer_rows.step == last  # an ended file is drawn at once
     finally:
         if writer.poll() is None:
             writer.kill()
@@ -308,8 +334,6 @@ async def test_replay_of_a_finished_file_shows_the_end_and_the_last_step():
         last_loss = read_records(FIXTURE).last_scalar("loss")
         assert re.search(r"loss (\S+)", text)[1].replace("−", "-") == f"{last_loss:.4g}"
         assert "no new step" not in text
-        panel = app.attach_screen.query_one(LayerPanel)
-        assert panel.border_title == "layers · step 60"
 
 
 async def test_choosing_a_layer_plots_its_ratio_and_gradient():
@@ -325,8 +349,13 @@ async def test_choosing_a_layer_plots_its_ratio_and_gradient():
         assert str(plot.border_title) == "out.weight · ↑↓ picks"
         assert plot.plain_lines[0].startswith("log10(‖·‖)   ━━ ‖∇‖   ━━ ‖Δ‖/‖θ‖")
         grad, ratio = plot._series  # what is drawn: ‖∇‖ and ‖Δ‖/‖θ‖ of out.weight
-        np.testing.assert_array_equal(grad.loss, record.series("out.weight", "grad_norm"))
-        np.testing.assert_array_equal(ratio.loss, record.series("out.weight", "ratio"))
+        assert plot.plot_columns() < 60  # so the 60 steps are bucketed by two
+        for series, field in ((grad, "grad_norm"), (ratio, "ratio")):
+            column = record.series("out.weight", field)
+            np.testing.assert_array_equal(series.steps, record.step[1::2])
+            np.testing.assert_array_equal(series.loss, column[1::2])
+            np.testing.assert_array_equal(series.loss_min, np.minimum(column[::2], column[1::2]))
+            np.testing.assert_array_equal(series.loss_max, np.maximum(column[::2], column[1::2]))
         await pilot.press("up")
         await wait_for(pilot, lambda: str(plot.border_title).startswith("hidden.bias "))
 

@@ -11,6 +11,7 @@ is json and numpy.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
@@ -33,8 +35,7 @@ from gdtui.recordfile import RecordFile, RecordFileError
 from gdtui.ui.messages import Followed, RecordProblem, RecordRead
 from gdtui.ui.widgets.attach_status import AttachState, AttachStatus
 from gdtui.ui.widgets.layer_panel import LayerPanel, LayerRows
-from gdtui.ui.widgets.layer_plot import LayerPlot, RecordPlot
-from gdtui.ui.widgets.loss_plot import Series
+from gdtui.ui.widgets.layer_plot import LayerPlot, RecordPlot, bucket_series
 
 if TYPE_CHECKING:
     from gdtui.ui.app import GdtuiApp
@@ -48,6 +49,9 @@ STALE_STEPS = 3
 """The writer is called stopped after this many of its own step intervals without a step
 (and at least :data:`STALE_MIN_S`)."""
 STALE_MIN_S = 3.0
+TABLE_INTERVAL = 1.0
+"""Seconds between two redraws of the layer table while a run goes: every number of every row
+changes at each step, and no one reads them faster (a finished file is drawn at once)."""
 
 KEYS: list[tuple[str, str]] = [
     ("↑ ↓  enter", "pick a layer: its ‖Δ‖/‖θ‖ and ‖∇‖ over time are plotted"),
@@ -136,7 +140,9 @@ class AttachScreen(Screen[None]):
         """The newest read of the file (None before the first)."""
         self.chosen: str | None = None
         """The layer whose curves are plotted."""
-        self._status_text = ""
+        self._table_at = -math.inf  # time.monotonic() of the table's last redraw
+        self._table_of: tuple[Path, int] | None = None  # the file and generation it shows
+        self._table_pending = False
 
     @property
     def gdtui(self) -> GdtuiApp:
@@ -162,7 +168,7 @@ class AttachScreen(Screen[None]):
         self.query_one(LayerPanel).focus()
         self.redraw()
         self.follow(self.path)
-        self.set_interval(1.0, self._show_status)
+        self.set_interval(0.5, self._on_tick)
 
     # -- the follower thread ---------------------------------------------------------------------
 
@@ -295,6 +301,13 @@ class AttachScreen(Screen[None]):
             }
         )
 
+    def _on_tick(self) -> None:
+        """Re-say the status (the writer may have stopped); draw a table that waited."""
+        self._show_status()
+        if self._table_pending:
+            with contextlib.suppress(NoMatches):
+                self._show_layers()
+
     def _show_status(self) -> None:
         with contextlib.suppress(NoMatches):  # the screen is being torn down
             self.query_one(AttachStatus).show(self.state())
@@ -309,21 +322,29 @@ class AttachScreen(Screen[None]):
         elif followed.loss is None:
             plot.show_message("loss", "no loss logged: call w.log(loss=loss) after each step")
         else:
-            loss = followed.loss
-            plot.show_series([Series("loss", followed.step, loss, loss, loss, "cyan+")])
+            width = plot.plot_columns()
+            plot.show_series([bucket_series("loss", followed.step, followed.loss, width, "cyan+")])
         if followed is not None and followed.header is not None:
-            plot.border_subtitle = Text(str(followed.header.get("optimizer", "")))
+            _set_title(plot, "border_subtitle", str(followed.header.get("optimizer", "")))
 
     def _show_layers(self) -> None:
         panel = self.query_one(LayerPanel)
         followed = self.followed
         if followed is None or followed.header is None:
             return
+        now = time.monotonic()
+        shown = panel.layer_rows
+        same_run = self._table_of == (followed.path, followed.generation)
+        has_step = shown is not None and shown.step is not None
+        if same_run and has_step and followed.end is None and now - self._table_at < TABLE_INTERVAL:
+            self._table_pending = True
+            return
+        self._table_at, self._table_pending = now, False
+        self._table_of = (followed.path, followed.generation)
         panel.show_rows(followed.rows)
-        rows = followed.rows
-        at = f"step {rows.step}" if rows.step is not None else "no step yet"
-        panel.border_title = f"layers · {at}"
-        panel.border_subtitle = "‖Δ‖/‖θ‖ ~1e-3 healthy · ▲ ≥1e-2 · ▼ <1e-5"
+        # A changed title repaints the whole table: the step number is in the status line.
+        _set_title(panel, "border_title", "layers · last step")
+        _set_title(panel, "border_subtitle", "‖Δ‖/‖θ‖ ~1e-3 healthy · ▲ ≥1e-2 · ▼ <1e-5")
 
     def _show_layer_plot(self) -> None:
         plot = self.query_one("#attach-layer", LayerPlot)
@@ -332,7 +353,7 @@ class AttachScreen(Screen[None]):
             plot.show_message("layer", "no layer yet")
             return
         i = followed.names.index(self.chosen)
-        plot.border_title = Text(f"{self.chosen} · ↑↓ picks")
+        _set_title(plot, "border_title", f"{self.chosen} · ↑↓ picks")
         fields = recordfile.FIELDS
         plot.show_layer(
             self.chosen,
@@ -404,6 +425,15 @@ class AttachScreen(Screen[None]):
             ("Save an SVG screenshot", self.action_screenshot, "ctrl+s"),
             ("Help: keys", self.action_help, "?"),
         ]
+
+
+def _set_title(widget: Widget, which: str, text: str) -> None:
+    """Set a border title only when it changes (setting one repaints the whole widget).
+
+    User text (parameter names) goes in as Text: "[a]" is not markup.
+    """
+    if str(getattr(widget, which) or "") != text:
+        setattr(widget, which, Text(text))
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -15,7 +15,33 @@ import numpy as np
 from gdtui.ui.widgets.loss_plot import LossPlot, Series
 from gdtui.ui.widgets.plot_text import message_lines
 
-__all__ = ["LayerPlot", "RecordPlot"]
+__all__ = ["LayerPlot", "RecordPlot", "bucket_series"]
+
+
+def bucket_series(
+    label: str, steps: np.ndarray, values: np.ndarray, width: int, color: str
+) -> Series:
+    """A recorded column as a curve of at most ``width`` points that stay put as it grows.
+
+    Buckets span a power-of-two number of steps aligned to multiples of that span (as the
+    engine's ``History.view``), so a finished bucket never changes: a live plot redraws only its
+    right edge, and over SSH a new step costs a few cells. Each point is the bucket's last value
+    with the bucket's min and max (NaN ignored) as the band.
+    """
+    n = len(steps)
+    width = max(1, width)
+    span = 1
+    while n and int(steps[-1]) > span * width:
+        span *= 2
+    if span == 1:
+        return Series(label, steps, values, values, values, color)
+    keys = (steps - 1) // span
+    starts = np.flatnonzero(np.diff(keys, prepend=-1))
+    ends = np.append(starts[1:], n) - 1
+    with np.errstate(invalid="ignore"):
+        lo = np.fmin.reduceat(values, starts)
+        hi = np.fmax.reduceat(values, starts)
+    return Series(label, steps[ends], values[ends], lo, hi, color)
 
 
 class RecordPlot(LossPlot):
@@ -30,6 +56,10 @@ class RecordPlot(LossPlot):
     ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self._message: tuple[str, str] | None = None
+
+    def plot_columns(self) -> int:
+        """About how many points the plot area holds (the y labels take a few columns)."""
+        return max(8, self.size.width - 8)
 
     def show_message(self, title: str, text: str) -> list[int]:
         """Show ``title`` on the top row and ``text`` centred below (until the next series)."""
@@ -75,9 +105,10 @@ class LayerPlot(RecordPlot):
             return self.show_message(name, "no step recorded yet")
         if not (np.isfinite(ratio).any() or np.isfinite(grad_norm).any()):
             return self.show_message(name, "no gradient recorded for this layer")
+        width = self.plot_columns()
         series = [
-            Series("‖∇‖", steps, grad_norm, grad_norm, grad_norm, "magenta+"),
-            Series("‖Δ‖/‖θ‖", steps, ratio, ratio, ratio, "cyan+"),
+            bucket_series("‖∇‖", steps, grad_norm, width, "magenta+"),
+            bucket_series("‖Δ‖/‖θ‖", steps, ratio, width, "cyan+"),
         ]
         # The layer's name goes in the border title; the plot says what is drawn.
         return self.show_series(series, title="‖·‖")
