@@ -479,3 +479,27 @@ def test_attach_mode_never_imports_torch():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+async def test_ctrl_s_saves_a_screenshot_and_the_palette_offers_attach_commands(tmp_path):
+    app = GdtuiApp(attach=FIXTURE, deterministic=True, export_dir=tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: screen(app).followed is not None)
+        await wait_for(pilot, lambda: screen(app).followed.end is not None)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        (svg,) = tmp_path.glob("*.svg")
+        assert svg.name == "gdtui-attach-attach_run-step60.svg"
+        assert app.last_notice == f"screenshot saved to {svg}"
+        titles = [title for title, _, _ in screen(app).palette_commands()]
+        assert "Next rank" in titles
+        from gdtui.ui.app import GdtuiCommands
+
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        provider = GdtuiCommands(app.screen)
+        found = [hit.text async for hit in provider.discover()]
+        assert found == titles
+        # Opening scenarios and exporting runs are the explorer's, off here.
+        assert app.check_action("open", ()) is False
+        assert app.check_action("export", ()) is False
