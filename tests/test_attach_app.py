@@ -342,9 +342,11 @@ async def test_choosing_a_layer_plots_its_ratio_and_gradient():
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: screen(app).followed is not None)
         plot = app.attach_screen.query_one(LayerPlot)
-        assert screen(app).chosen == "unused"
-        assert "no gradient recorded for this layer" in "\n".join(plot.plain_lines)
-        await pilot.press("down", "down", "down")
+        panel = app.attach_screen.query_one(LayerPanel)
+        # The first layer with a gradient is chosen ("unused" never had one), cursor on it.
+        await wait_for(pilot, lambda: panel.cursor_row == 1)
+        assert screen(app).chosen == panel.chosen == "hidden.weight"
+        await pilot.press("down", "down")
         await wait_for(pilot, lambda: screen(app).chosen == "out.weight")
         assert str(plot.border_title) == "out.weight · ↑↓ picks"
         assert plot.plain_lines[0].startswith("log10(‖·‖)   ━━ ‖∇‖   ━━ ‖Δ‖/‖θ‖")
@@ -358,6 +360,11 @@ async def test_choosing_a_layer_plots_its_ratio_and_gradient():
             np.testing.assert_array_equal(series.loss_max, np.maximum(column[::2], column[1::2]))
         await pilot.press("up")
         await wait_for(pilot, lambda: str(plot.border_title).startswith("hidden.bias "))
+        await pilot.press("up", "up")
+        await wait_for(pilot, lambda: screen(app).chosen == "unused")
+        assert "no gradient recorded for this layer" in " ".join(
+            line.strip() for line in plot.plain_lines
+        )
 
 
 async def test_k_cycles_through_the_ranks(tmp_path):

@@ -42,7 +42,7 @@ def test_attach_finished_run(snap_compare, size) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_attach_layer_chosen(snap_compare, size) -> None:
-    """After ↓ ↓: hidden.bias's ‖Δ‖/‖θ‖ and ‖∇‖ over the run."""
+    """After ↓ ↓ from hidden.weight: out.weight's ‖Δ‖/‖θ‖ and ‖∇‖ over the run."""
 
     async def choose(pilot) -> None:
         await read_to_the_end(pilot)

@@ -143,6 +143,7 @@ class AttachScreen(Screen[None]):
         self._table_at = -math.inf  # time.monotonic() of the table's last redraw
         self._table_of: tuple[Path, int] | None = None  # the file and generation it shows
         self._table_pending = False
+        self._cursor_to_chosen = False
 
     @property
     def gdtui(self) -> GdtuiApp:
@@ -232,8 +233,11 @@ class AttachScreen(Screen[None]):
         if followed.path != self.path:
             return  # from the rank followed before
         self.followed = followed
-        if self.chosen not in followed.names:
-            self.chosen = followed.names[0] if followed.names else None
+        if self.chosen not in followed.names and len(followed.step):
+            # The first layer that has a gradient (a frozen one would show an empty plot).
+            grads = followed.rows.values[:, recordfile.FIELDS.index("grad_norm")]
+            self.chosen = followed.names[int(np.argmax(np.isfinite(grads)))]
+            self._cursor_to_chosen = True
         self.redraw()
 
     def on_record_problem(self, message: RecordProblem) -> None:
@@ -258,6 +262,10 @@ class AttachScreen(Screen[None]):
                 self._show_status()
                 self._show_loss()
                 self._show_layers()
+                panel = self.query_one(LayerPanel)
+                if self._cursor_to_chosen and panel.layer_rows and panel.layer_rows.step:
+                    self._cursor_to_chosen = False
+                    panel.choose(self.chosen or "")
                 self._show_layer_plot()
         except NoMatches:
             pass  # the screen is being torn down (the app is exiting)

@@ -8,12 +8,13 @@ plot.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
 
 from gdtui.ui.widgets.loss_plot import LossPlot, Series
-from gdtui.ui.widgets.plot_text import message_lines
+from gdtui.ui.widgets.plot_text import centered
 
 __all__ = ["LayerPlot", "RecordPlot", "bucket_series"]
 
@@ -85,7 +86,11 @@ class RecordPlot(LossPlot):
         if width <= 0 or height <= 0:
             return []
         title, text = self._message
-        lines = message_lines(text, width, height, row=max(1, height // 2)) if height > 1 else [""]
+        lines = [""] * height
+        wrapped = [centered(line, width) for line in textwrap.wrap(text, max(8, width))]
+        top = max(1, min(height // 2, height - len(wrapped)))
+        for i, line in enumerate(wrapped[: max(0, height - top)]):
+            lines[top + i] = line
         lines[0] = title[:width]
         return self.set_ansi_lines(lines)
 
