@@ -232,7 +232,10 @@ class AttachScreen(Screen[None]):
         followed = message.followed
         if followed.path != self.path:
             return  # from the rank followed before
+        before = self.followed
         self.followed = followed
+        if before is None or before.ranks != followed.ranks:
+            self.refresh_bindings()  # k is offered when the run has other ranks' files
         if self.chosen not in followed.names and len(followed.step):
             # The first layer that has a gradient (a frozen one would show an empty plot).
             grads = followed.rows.values[:, recordfile.FIELDS.index("grad_norm")]
@@ -399,6 +402,12 @@ class AttachScreen(Screen[None]):
         self.problem = ""
         self.redraw()
         self.follow(self.path)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``k`` is shown greyed out while the run has a single record file."""
+        if action == "next_rank":
+            return True if self.followed is not None and len(self.followed.ranks) > 1 else None
+        return True
 
     def action_log(self) -> None:
         """Linear or log10 loss axis."""
