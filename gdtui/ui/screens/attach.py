@@ -11,6 +11,7 @@ is json and numpy.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import os
 import time
@@ -162,7 +163,7 @@ class AttachScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Start following; re-say the status every second (the writer may stop)."""
+        """Start following; re-say the status twice a second (the writer may stop)."""
         self.query_one("#attach-loss").border_title = "loss · l: log scale"
         self.query_one("#attach-layer").border_title = "layer · ↑↓ picks"
         self.query_one(LayerPanel).border_title = "layers"
@@ -182,7 +183,7 @@ class AttachScreen(Screen[None]):
         """
         worker = get_current_worker()
         record = RecordFile(path)
-        restarts = 0
+        earlier = 0  # generations of the RecordFiles read before this one
         problem = ""
         broken_at: tuple[int, int, int] | None = None
         shown: tuple[int, int, bool, bool, tuple[int, ...]] | None = None
@@ -196,7 +197,8 @@ class AttachScreen(Screen[None]):
                 except OSError:
                     now_at = None
                 if now_at is not None and (now_at[:2] != broken_at[:2] or now_at[2] < broken_at[2]):
-                    record, restarts, broken_at = RecordFile(path), restarts + 1, None
+                    earlier += record.generation + 1
+                    record, broken_at = RecordFile(path), None
             text = problem
             if broken_at is None:
                 try:
@@ -212,11 +214,11 @@ class AttachScreen(Screen[None]):
             if text != problem:
                 problem = text
                 self.post_message(RecordProblem(path, text))
-            if looks % 6 == 0:  # the other ranks' files, every two seconds
+            if looks % max(1, round(2 / self.poll_interval)) == 0:  # other ranks: every 2 s
                 ranks = tuple(recordfile.sibling_ranks(path))
             looks += 1
             state = (
-                record.generation + restarts,
+                earlier + record.generation,
                 record.count,
                 record.end is not None,
                 record.header is not None,
@@ -300,16 +302,14 @@ class AttachScreen(Screen[None]):
         if followed.loss is not None:
             finite = followed.loss[np.isfinite(followed.loss)]
             loss = float(finite[-1]) if len(finite) else None
-        return AttachState(
-            **{
-                **state.__dict__,
-                "steps": len(followed.step),
-                "step": int(followed.step[-1]),
-                "loss": loss,
-                "steps_per_s": followed.steps_per_s,
-                "end_reason": None if end is None else str(end.get("reason", "closed")),
-                "stale_s": stale,
-            }
+        return dataclasses.replace(
+            state,
+            steps=len(followed.step),
+            step=int(followed.step[-1]),
+            loss=loss,
+            steps_per_s=followed.steps_per_s,
+            end_reason=None if end is None else str(end.get("reason", "closed")),
+            stale_s=stale,
         )
 
     def _on_tick(self) -> None:
