@@ -25,6 +25,7 @@ from textual.geometry import Region
 from textual.message import Message
 from textual.widgets import DataTable
 
+from gdtui.summaries import SUMMARY_FIELDS
 from gdtui.ui.format import fit
 
 if TYPE_CHECKING:
@@ -32,19 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["FIELDS", "LayerPanel", "LayerRows", "ratio_mark"]
 
-FIELDS = (
-    "grad_norm",
-    "param_norm",
-    "update_norm",
-    "ratio",
-    "cos",
-    "eff_lr_median",
-    "eff_lr_p10",
-    "eff_lr_p90",
-)
-"""Column order of :attr:`LayerRows.values` (= ``gdtui.recordfile.FIELDS`` =
-``gdtui.engine.layer_stats.SUMMARY_FIELDS``; kept here so the ui needs neither torch nor the
-reader)."""
+FIELDS = SUMMARY_FIELDS
+"""Column order of :attr:`LayerRows.values` (:data:`gdtui.summaries.SUMMARY_FIELDS`, shared with
+the engine and the record-file reader; torch-free)."""
 
 _F = {field: i for i, field in enumerate(FIELDS)}
 
