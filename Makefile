@@ -23,10 +23,10 @@ $(TORCH_STAMP): $(BIN)/python
 	touch $@
 
 install: $(TORCH_STAMP)
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[data]'
 
 install-test: $(TORCH_STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,data]'
 
 run: install
 	$(BIN)/gdtui launch $(ARGS)
@@ -41,7 +41,7 @@ test: lint
 screenshots: install
 	$(BIN)/python -m gdtui.ui.make_screenshots
 
-BENCHMARKS := engine_overhead ui_throughput plot_frame_cost first_paint terminal_bytes
+BENCHMARKS := engine_overhead model_overhead ui_throughput plot_frame_cost first_paint terminal_bytes
 
 bench: install-test
 	for b in $(BENCHMARKS); do $(BIN)/python benchmarks/$$b.py || exit 1; done

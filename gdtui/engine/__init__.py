@@ -9,8 +9,20 @@ Build a run from Python::
     record.grad, record.update, record.params   # (6.0,) (-0.6...,) (4.4,)
 """
 
+from gdtui.engine.data import DataError, Dataset, load_data
 from gdtui.engine.expression import ExpressionError, compile_expression
 from gdtui.engine.history import History, HistoryView
+from gdtui.engine.landscape import (
+    LandscapeError,
+    Regions,
+    Surface,
+    decision_regions,
+    landscape,
+    loss_slice,
+    regression_surface,
+)
+from gdtui.engine.model_run import ModelRecord, ModelRun, build_model_run
+from gdtui.engine.models import LOSSES, MODEL_KINDS, Loss, ModelError, build_model
 from gdtui.engine.optimizers import (
     OPTIMIZERS,
     OptimizerError,
@@ -36,34 +48,61 @@ from gdtui.settings import SettingError
 # Errors that mean "the user asked for something wrong": one line each, never a traceback.
 # The engine raises its own types with the settings module's messages; SettingError is here for
 # callers of gdtui.settings.
-USER_ERRORS = (ExpressionError, OptimizerError, ProblemError, RunError, SettingError)
+USER_ERRORS = (
+    DataError,
+    ExpressionError,
+    LandscapeError,
+    ModelError,
+    OptimizerError,
+    ProblemError,
+    RunError,
+    SettingError,
+)
 
 __all__ = [
     "DTYPES",
+    "LOSSES",
+    "MODEL_KINDS",
     "OPTIMIZERS",
     "PROBLEMS",
     "USER_ERRORS",
+    "DataError",
+    "Dataset",
     "ExpressionError",
     "History",
     "HistoryView",
+    "LandscapeError",
+    "Loss",
+    "ModelError",
+    "ModelRecord",
+    "ModelRun",
     "OptimizerError",
     "OptimizerSpec",
     "Problem",
     "ProblemError",
+    "Regions",
     "Run",
     "RunError",
     "SettingError",
     "Status",
     "StepRecord",
+    "Surface",
+    "build_model",
+    "build_model_run",
     "check_hyperparameters",
     "compile_expression",
+    "decision_regions",
     "describe_device",
     "expression_problem",
     "format_graph",
     "get_problem",
     "get_spec",
+    "landscape",
+    "load_data",
+    "loss_slice",
     "make_optimizer",
     "parse_lr",
+    "regression_surface",
     "resolve_device",
     "resolve_dtype",
 ]

@@ -87,6 +87,11 @@ class Run:
     the gradient norm at or under it, or the loss changing by at most ``tolerance`` (relative,
     for losses above 1) while the update is tiny too. A loss that is not finite, or that grows past
     ``explode_factor`` times the starting loss, stops the run as diverged at the last finite step.
+
+    ``noise`` (σ ≥ 0) makes the gradient noisy and unbiased, as a mini-batch's is: each step
+    differentiates f(θ) + ξ·θ with a fresh ξ ~ N(0, σ²) per parameter drawn from a generator
+    seeded with ``seed``, so autograd itself returns ∇f + ξ. The recorded ``loss`` is f(θ) (the
+    noise term has mean zero); ``grad`` is the noisy gradient the optimizer used.
     """
 
     def __init__(
@@ -103,6 +108,7 @@ class Run:
         seed: int = 0,
         explode_factor: float = 1e10,
         history_capacity: int = 1 << 16,
+        noise: float = 0.0,
     ) -> None:
         if max_steps is not None:
             _setting(settings.check_steps, max_steps, text=False)
@@ -112,6 +118,12 @@ class Run:
                 f"explode_factor must be a finite number above 1, got {explode_factor!r}"
             )
         _setting(settings.check_seed, seed, text=False)
+        if (
+            isinstance(noise, bool)
+            or not isinstance(noise, int | float)
+            or not 0 <= noise < math.inf
+        ):
+            raise RunError(f"noise must be a finite number ≥ 0, got {noise!r}")
         if history_capacity < 4096:
             raise RunError(f"history_capacity must be at least 4096, got {history_capacity!r}")
         self.problem = problem
@@ -140,6 +152,10 @@ class Run:
         self._explode_limit: float | None = None
         self._loss_fn: Callable[..., torch.Tensor] = problem.loss
         self._current = self._read()
+        self.noise = float(noise)
+        self._noise_generator = (
+            torch.Generator(device=self.device).manual_seed(self.seed) if noise else None
+        )
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -208,6 +224,11 @@ class Run:
         optimizer.zero_grad()
         loss = self._loss_fn(*params)
         loss_value = loss.item()
+        if self.noise:
+            xi = torch.randn(
+                len(params), generator=self._noise_generator, dtype=self.dtype, device=self.device
+            )
+            loss = loss + self.noise * torch.dot(xi, torch.stack(params))
         if not math.isfinite(loss_value):
             where = "at the start point" if number == 1 else f"at step {number}"
             self._stop(Status.DIVERGED, f"loss became {loss_value} {where}")
