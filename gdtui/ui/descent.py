@@ -56,8 +56,11 @@ BATCH_SECONDS = 0.02  # at full speed, how long to step between looks at the com
 PATH_POINTS = 1 << 14
 # A classifier's decision regions are redrawn while it learns, at most this often (seconds).
 REGIONS_INTERVAL = 0.5
-# Samples per side of a filter-normalised loss slice (each one a full-set forward pass).
+# Samples per side of a filter-normalised loss slice (each one a full-set forward pass); a
+# bigger model gets fewer (the digits CNN takes seconds per 21×21 slice on a laptop's cpu).
 SLICE_SIZE = 21
+SLICE_SIZE_BIG = 11
+BIG_MODEL = 10_000  # scalars
 
 
 def one_line(err: BaseException) -> str:
@@ -666,7 +669,8 @@ class DescentLoop:
             else:
                 if force:
                     self.post(Notice("computing a loss slice through the current parameters…"))
-                s = loss_slice(run, size=SLICE_SIZE, seed=self.scenario.seed)
+                size = SLICE_SIZE if run.n_scalars <= BIG_MODEL else SLICE_SIZE_BIG
+                s = loss_slice(run, size=size, seed=self.scenario.seed)
                 surface = Surface(s.xs, s.ys, s.z, (), (s.x_name, s.y_name))
         except LandscapeError as err:
             self.post(Notice(str(err), "warning"))
