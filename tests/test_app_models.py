@@ -287,3 +287,23 @@ def test_epoch_curves_are_thinned_to_the_plot_width() -> None:
     assert snapshot.epochs.step[-1] == run.epochs[-1].step
     assert snapshot.epochs.val_loss[-1] == run.epochs[-1].val_loss
     assert math.isfinite(snapshot.epochs.train_accuracy[-1])
+
+
+def test_regions_cells_follow_the_grid_and_the_points() -> None:
+    """A hand-made map: class 0 left of x = 0, class 1 right; two points drawn where they lie."""
+    from gdtui.engine import Regions
+    from gdtui.ui.widgets.regions import CLASS_GLYPHS, class_cells, render_regions
+
+    xs = np.linspace(-1.0, 1.0, 21)
+    ys = np.linspace(-1.0, 1.0, 11)
+    label = np.broadcast_to((xs > 0).astype(np.int64), (11, 21)).copy()
+    probability = np.full((11, 21), 0.9)
+    points = np.array([[-1.0, 1.0], [1.0, -1.0]])
+    regions = Regions(xs, ys, label, probability, points, np.array([0, 1]), ("a", "b"))
+    upper, lower, drawn_points = class_cells(regions, 21, 5)
+    assert (upper[:, :10] == 0).all() and (upper[:, 11:] == 1).all()
+    assert (lower == upper).all()
+    assert drawn_points == {(0, 0): 0, (20, 4): 1}  # top-left and bottom-right cells
+    strips = render_regions(regions, 21, 6, note="n")
+    assert strips[0].text[0] == CLASS_GLYPHS[0] and strips[4].text[20] == CLASS_GLYPHS[1]
+    assert strips[5].text.startswith("n  o 0  x 1")
