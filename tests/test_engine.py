@@ -17,13 +17,18 @@ from gdtui.engine import (
     OPTIMIZERS,
     PROBLEMS,
     USER_ERRORS,
+    CurvatureError,
     History,
     OptimizerError,
     ProblemError,
+    RaceError,
     Run,
     RunError,
+    ScheduleError,
     Status,
+    StepArithmeticError,
     StepRecord,
+    SweepError,
     expression_problem,
     format_graph,
     get_problem,
@@ -188,6 +193,9 @@ def test_worked_example_one_step(optimizer: str) -> None:
     assert format_graph(run.autograd_graph()) == ["PowBackward0 ← SubBackward0 ← w"]
     d = record.to_dict(run.param_names)
     assert d["grad"] == {"w": 6.0} and d["params"] == {"w": 4.4} and d["status"] == "running"
+    assert (
+        record.lambda_max is None and d["lambda_max"] is None
+    )  # a stable key, null unless measured
 
 
 def test_worked_example_equals_hand_written_loop() -> None:
@@ -685,6 +693,63 @@ def test_history_final_partial_stride_is_visible() -> None:
     assert h.view(50).loss_max.max() == 1e9
 
 
+def test_history_record_at_is_exact_or_none() -> None:
+    run = Run(get_problem("rosenbrock"), "adam", lr=0.01, history_capacity=4096, tolerance=0)
+    records = list(run.steps(6000))
+    h = run.history
+    held = h.column("step").tolist()
+    for step in (1, 1024, held[2000], held[-2], 6000):
+        got = h.record_at(step)
+        want = records[step - 1]
+        assert (got.step, got.loss, got.params_before, got.grad, got.params, got.update) == (
+            want.step,
+            want.loss,
+            want.params_before,
+            want.grad,
+            want.params,
+            want.update,
+        )
+        assert (got.lr, got.state, got.status) == (want.lr, want.state, Status.RUNNING)
+    assert h.record_at(held[2000] - 1) is None and h.record_at(7000) is None
+
+
+def test_history_prefix_goes_on_from_a_step() -> None:
+    h = History(("w",), capacity=4096)
+    for i in range(1, 9001):
+        h.append(_synthetic(i, float(i)))
+    cut = 1024 + 4 * 500  # a row boundary once the tail's stride is 4
+    assert h.stride == 4 and cut in h.column("step").tolist()
+    p = h.prefix(cut)
+    assert p.total_steps == cut and p.column("step").tolist()[-1] == cut
+    assert (p.column("loss") == h.column("loss")[: len(p)]).all()
+    for i in range(cut + 1, cut + 9):
+        p.append(_synthetic(i, -1.0))
+    assert p.column("step").tolist()[-2:] == [cut + 4, cut + 8]
+    assert p.column("loss_min").tolist()[-1] == -1.0
+    head = h.prefix(10)
+    assert head.stride == 1 and head.column("step").tolist() == list(range(1, 11))
+
+
+def test_history_keeps_the_latest_lambda_max_of_a_merged_row() -> None:
+    h = History(("w",), capacity=4096)
+    for i in range(1, LONG + 1):
+        record = _synthetic(i, 1.0)
+        record.lambda_max = float(i) if i % 100 == 0 else None
+        h.append(record)
+    steps = h.column("step")
+    lam = h.column("lambda_max")
+    assert h.stride > 1
+    previous = 0
+    for s, v in zip(steps.tolist(), lam.tolist(), strict=True):
+        # A row covers the steps (previous, s]: the latest measured among them, or nan.
+        latest = s - s % 100
+        if latest > previous:
+            assert v == latest, (s, v)
+        else:
+            assert math.isnan(v), (s, v)
+        previous = s
+
+
 def test_history_capacity_too_small() -> None:
     with pytest.raises(ValueError):
         History(("w",), capacity=100)
@@ -921,6 +986,13 @@ def test_rejected_expressions(text: str) -> None:
 def test_user_errors_are_value_errors() -> None:
     assert all(issubclass(e, ValueError) for e in USER_ERRORS)
     assert {OptimizerError, ProblemError, RunError} <= set(USER_ERRORS)
+    assert {
+        CurvatureError,
+        RaceError,
+        ScheduleError,
+        StepArithmeticError,
+        SweepError,
+    } <= set(USER_ERRORS)
 
 
 # -- 10. device and dtype ----------------------------------------------------------------------

@@ -9,6 +9,8 @@ Build a run from Python::
     record.grad, record.update, record.params   # (6.0,) (-0.6...,) (4.4,)
 """
 
+from gdtui.engine.arithmetic import StepArithmeticError
+from gdtui.engine.curvature import CurvatureError
 from gdtui.engine.data import DataError, Dataset, load_data
 from gdtui.engine.expression import ExpressionError, compile_expression
 from gdtui.engine.history import History, HistoryView
@@ -33,7 +35,9 @@ from gdtui.engine.optimizers import (
     parse_lr,
 )
 from gdtui.engine.problems import PROBLEMS, Problem, ProblemError, expression_problem, get_problem
+from gdtui.engine.race import MAX_CONTENDERS, Race, RaceError, RaceRow
 from gdtui.engine.records import Status, StepRecord
+from gdtui.engine.rewind import Checkpoint, Checkpoints
 from gdtui.engine.run import (
     DTYPES,
     Run,
@@ -43,29 +47,41 @@ from gdtui.engine.run import (
     resolve_device,
     resolve_dtype,
 )
+from gdtui.engine.schedules import SCHEDULES, ScheduleError
+from gdtui.engine.sweep import SweepError
 from gdtui.settings import SettingError
 
 # Errors that mean "the user asked for something wrong": one line each, never a traceback.
 # The engine raises its own types with the settings module's messages; SettingError is here for
 # callers of gdtui.settings.
 USER_ERRORS = (
+    CurvatureError,
     DataError,
     ExpressionError,
     LandscapeError,
     ModelError,
     OptimizerError,
     ProblemError,
+    RaceError,
     RunError,
+    ScheduleError,
     SettingError,
+    StepArithmeticError,
+    SweepError,
 )
 
 __all__ = [
     "DTYPES",
     "LOSSES",
+    "MAX_CONTENDERS",
     "MODEL_KINDS",
     "OPTIMIZERS",
     "PROBLEMS",
+    "SCHEDULES",
     "USER_ERRORS",
+    "Checkpoint",
+    "Checkpoints",
+    "CurvatureError",
     "DataError",
     "Dataset",
     "ExpressionError",
@@ -80,13 +96,19 @@ __all__ = [
     "OptimizerSpec",
     "Problem",
     "ProblemError",
+    "Race",
+    "RaceError",
+    "RaceRow",
     "Regions",
     "Run",
     "RunError",
+    "ScheduleError",
     "SettingError",
     "Status",
+    "StepArithmeticError",
     "StepRecord",
     "Surface",
+    "SweepError",
     "build_model",
     "build_model_run",
     "check_hyperparameters",

@@ -3,7 +3,8 @@
 The first ``head`` steps are kept exactly. After that, when the columns are full, neighbouring
 rows of the tail are merged in pairs and the stride doubles, so a run of any length keeps at most
 ``capacity`` rows spread over all of it. A merged row keeps the later step's values and the min
-and max loss of every step it covers, so a spike is never averaged away.
+and max loss of every step it covers, so a spike is never averaged away; its ``lambda_max`` is the
+latest one measured among the steps it covers (nan if none was).
 
 Plots never read the rows directly: :meth:`History.view` returns at most ``width`` buckets
 (last value, min and max per bucket), so drawing cost depends on the plot's width, not on the
@@ -12,15 +13,16 @@ number of steps.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from gdtui.engine.records import StepRecord, finite_or_none
+from gdtui.engine.records import Status, StepRecord, finite_or_none
 
-_SCALARS = ("loss", "loss_min", "loss_max", "grad_norm", "update_norm", "lr")
+_SCALARS = ("loss", "loss_min", "loss_max", "grad_norm", "update_norm", "lr", "lambda_max")
 _VECTORS = ("params_before", "grad", "params", "update")
 
 
@@ -78,7 +80,7 @@ class History:
         # One numpy conversion for the whole block: scalars first, then the four vectors.
         table = np.array(
             [
-                (r.step, r.loss, r.grad_norm, r.update_norm, r.lr)
+                (r.step, r.loss, r.grad_norm, r.update_norm, r.lr, r.lambda_max)
                 + r.params_before
                 + r.grad
                 + r.params
@@ -95,7 +97,8 @@ class History:
             "update_norm": table[:, 3],
             "lr": table[:, 4],
         }
-        vectors = {key: table[:, 5 + i * n : 5 + (i + 1) * n] for i, key in enumerate(_VECTORS)}
+        curvature = table[:, 5]  # nan where not measured
+        vectors = {key: table[:, 6 + i * n : 6 + (i + 1) * n] for i, key in enumerate(_VECTORS)}
         state = {}
         # Keys in the order they first appear, so exports have the same columns every time.
         keys = dict.fromkeys(key for r in pending for key in r.state)
@@ -123,6 +126,9 @@ class History:
             shaped = loss[start:stop].reshape(rows, g)
             self._scalars["loss_min"][dst] = shaped.min(axis=1)
             self._scalars["loss_max"][dst] = shaped.max(axis=1)
+            self._scalars["lambda_max"][dst] = _last_measured(
+                curvature[start:stop].reshape(rows, g)
+            )
             for key in _VECTORS:
                 self._vectors[key][dst] = vectors[key][last]
             for key, col in state.items():
@@ -141,6 +147,7 @@ class History:
                 self._scalars[key][i] = block[key][k - 1]
             self._scalars["loss_min"][i] = loss[start:].min()
             self._scalars["loss_max"][i] = loss[start:].max()
+            self._scalars["lambda_max"][i] = _last_measured(curvature[start:].reshape(1, -1))[0]
             for key in _VECTORS:
                 self._vectors[key][i] = vectors[key][k - 1]
             for key, col in state.items():
@@ -168,6 +175,12 @@ class History:
             merge_last(self._vectors[key])
         for col in self._state.values():
             merge_last(col)
+        col = self._scalars["lambda_max"]
+        tail = col[h : h + 2 * pairs]
+        merged = np.where(np.isnan(tail[1::2]), tail[0::2], tail[1::2])
+        if odd:
+            col[h + pairs] = col[n - 1]
+        col[h : h + pairs] = merged
         for key, reduce in (("loss_min", np.minimum), ("loss_max", np.maximum)):
             col = self._scalars[key]
             tail = col[h : h + 2 * pairs]
@@ -267,6 +280,64 @@ class History:
             params = params[idx]
         return np.concatenate([start, params])
 
+    def record_at(self, step: int) -> StepRecord | None:
+        """The record of ``step`` when a held row is exactly that step (the first ``head`` steps
+        always are), else None. Its status says ``running`` (the run knows how it ended); its
+        ``lambda_max`` is the latest measured among the steps its row covers."""
+        self._flush()
+        for record in self._pending:
+            if record.step == step:
+                held = copy.copy(record)
+                held.status, held.reason = Status.RUNNING, None
+                return held
+        n = self._n  # the provisional row (if any) is the last pending record, seen above
+        i = int(np.searchsorted(self._step[:n], step))
+        if i >= n or int(self._step[i]) != step:
+            return None
+        vec = {key: tuple(col[i].tolist()) for key, col in self._vectors.items()}
+        sc = {key: float(col[i]) for key, col in self._scalars.items()}
+        state = {
+            key: tuple(None if v != v else v for v in col[i].tolist())
+            for key, col in self._state.items()
+        }
+        return StepRecord(
+            step,
+            sc["loss"],
+            vec["params_before"],
+            vec["grad"],
+            sc["grad_norm"],
+            vec["params"],
+            vec["update"],
+            sc["update_norm"],
+            sc["lr"],
+            {k: v for k, v in state.items() if any(x is not None for x in v)},
+            lambda_max=_measured(sc["lambda_max"]),
+        )
+
+    def prefix(self, step: int) -> History:
+        """A copy that holds only the steps up to ``step``, to go on from there (a branch).
+
+        Rows are copied as they are; when ``step`` falls inside a merged row, the steps between
+        the last row kept and ``step`` are not held (at most one stride of them).
+        """
+        self._flush()
+        out = History(self.param_names, self.capacity, self.head)
+        keep = int(np.searchsorted(self._step[: self._n], step, side="right"))
+        out._n = keep
+        out.stride = self.stride if keep > self.head else 1
+        out._step[:keep] = self._step[:keep]
+        for key, col in self._scalars.items():
+            out._scalars[key][:keep] = col[:keep]
+        for key, col in self._vectors.items():
+            out._vectors[key][:keep] = col[:keep]
+        for key, col in self._state.items():
+            out._state[key] = col.copy()
+            out._state[key][keep:] = np.nan
+        out._pending = [r for r in self._pending if r.step <= step] if keep == self._n else []
+        last = out._pending[-1].step if out._pending else (int(out._step[keep - 1]) if keep else 0)
+        out.total_steps = last
+        return out
+
     def rows(self) -> Iterator[dict[str, Any]]:
         """The held rows as record dicts: ``StepRecord.to_dict`` plus ``loss_min``/``loss_max``.
 
@@ -290,8 +361,21 @@ class History:
                 scalars["update_norm"][i],
                 scalars["lr"][i],
                 {key: tuple(None if v != v else v for v in col[i]) for key, col in state.items()},
+                lambda_max=_measured(scalars["lambda_max"][i]),
             )
             row = record.to_dict(names)
             row["loss_min"] = finite_or_none(scalars["loss_min"][i])
             row["loss_max"] = finite_or_none(scalars["loss_max"][i])
             yield row
+
+
+def _measured(value: float) -> float | None:
+    """A held ``lambda_max`` (nan where not measured) as a record's value (None)."""
+    return None if value != value else value
+
+
+def _last_measured(block: np.ndarray) -> np.ndarray:
+    """Per row of ``block``, the last value that is not nan (nan if all are)."""
+    measured = ~np.isnan(block)
+    last = block.shape[1] - 1 - np.argmax(measured[:, ::-1], axis=1)
+    return block[np.arange(block.shape[0]), last]

@@ -38,7 +38,7 @@ SUMMARY_FIELDS = (
     "eff_lr_p10",
     "eff_lr_p90",
 )
-SAMPLE_LIMIT = 4096
+SAMPLE_LIMIT = 1024
 _QUANTILES = (0.5, 0.1, 0.9)  # in SUMMARY_FIELDS order
 
 
@@ -63,15 +63,31 @@ class LayerStats:
         if not params:
             raise ValueError("LayerStats needs at least one parameter tensor")
         self.params = list(params)
-        self._quantiles: dict[torch.dtype, torch.Tensor] = {}
+        device = self.params[0].device
+        dtype = self.params[0].dtype
         generator = torch.Generator().manual_seed(seed)
         self.samples: list[torch.Tensor | None] = []
+        lengths = []
         for p in self.params:
             if p.numel() <= sample:
                 self.samples.append(None)
+                lengths.append(p.numel())
             else:
                 index = torch.randperm(p.numel(), generator=generator)[:sample].sort().values
                 self.samples.append(index.to(p.device))
+                lengths.append(sample)
+        # Every sampled ratio goes into one flat vector with a NaN at its end; row i of the
+        # (tensors, longest) gather index picks tensor i's ratios and pads with that NaN. Built
+        # once here, so a step copies nothing from the host (no cuda synchronisation).
+        total = sum(lengths)
+        gather = torch.full((len(lengths), max(lengths)), total, dtype=torch.long)
+        offset = 0
+        for row, length in enumerate(lengths):
+            gather[row, :length] = torch.arange(offset, offset + length)
+            offset += length
+        self._gather = gather.to(device)
+        self._nan = torch.full((1,), math.nan, dtype=dtype, device=device)
+        self._q = torch.tensor(_QUANTILES, dtype=dtype).to(device)
 
     def snapshot(self) -> list[torch.Tensor]:
         """A copy of the parameters now (call just before ``optimizer.step()``)."""
@@ -99,7 +115,7 @@ class LayerStats:
                 for g, d in zip(grads, minus_delta, strict=True)
             ]
         )
-        nan = torch.full_like(grad_norm, math.nan)
+        nan = self._nan.to(grad_norm.dtype)
         denom = grad_norm * update_norm
         cos = torch.where(denom > 0, dot / denom, nan).clamp(-1.0, 1.0)
         ratio = torch.where(param_norm > 0, update_norm / param_norm, nan)
@@ -112,31 +128,30 @@ class LayerStats:
     ) -> torch.Tensor:
         """Median, 10 % and 90 % of |Δ|/|∇| per tensor over its sample (NaN where ∇ = 0).
 
+        All tensors at once: the sampled ratios go into one padded (tensors, longest) matrix.
         torch.nanquantile checks its ``q`` on the host (a synchronisation on cuda), so the
         quantiles are taken here by sorting: NaNs sort last, and the rank of each quantile is
         interpolated linearly between the valid values, as ``nanquantile`` does.
         """
-        ratios = []
+        g_sampled, d_sampled = [], []
         for g, d, index in zip(grads, minus_delta, self.samples, strict=True):
             g, d = g.reshape(-1), d.reshape(-1)
             if index is not None:
                 g, d = g.index_select(0, index), d.index_select(0, index)
-            ratio = d.abs() / g.abs()
-            ratios.append(torch.where(g != 0, ratio, torch.full_like(ratio, math.nan)))
-        padded = torch.nn.utils.rnn.pad_sequence(ratios, batch_first=True, padding_value=math.nan)
+            g_sampled.append(g)
+            d_sampled.append(d)
+        ratios = torch._foreach_div(torch._foreach_abs(d_sampled), torch._foreach_abs(g_sampled))
+        flat = torch.cat([*ratios, self._nan.to(ratios[0].dtype)])
+        # |Δ|/0 is inf (or NaN): where ∇ = 0 the effective rate is undefined.
+        padded = flat[self._gather].nan_to_num(nan=math.nan, posinf=math.nan)
         valid = (~padded.isnan()).sum(dim=1, keepdim=True)
         ordered = padded.sort(dim=1).values  # NaN sorts last
-        q = self._quantiles.get(padded.dtype)
-        if q is None:
-            q = self._quantiles[padded.dtype] = torch.tensor(_QUANTILES, dtype=padded.dtype).to(
-                padded.device
-            )
-        rank = (valid - 1).clamp(min=0).to(padded.dtype) * q  # (tensors, 3)
+        rank = (valid - 1).clamp(min=0).to(padded.dtype) * self._q.to(padded.dtype)
         low = rank.floor().long()
         high = rank.ceil().long()
         frac = rank - low.to(rank.dtype)
         value = torch.lerp(ordered.gather(1, low), ordered.gather(1, high), frac)
-        return torch.where(valid > 0, value, torch.full_like(value, math.nan))
+        return torch.where(valid > 0, value, self._nan.to(value.dtype))
 
 
 Meta = TypeVar("Meta")

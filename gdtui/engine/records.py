@@ -27,6 +27,8 @@ class StepRecord:
     (``params`` after − ``params_before``), ``update_norm``, the ``lr`` of its param group and its
     ``state`` after the step (``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``, … one value per
     parameter, read from ``optimizer.state``). Vectors are tuples in the run's parameter order.
+    ``lambda_max`` is the top Hessian eigenvalue at ``params_before`` (where ``loss`` and ``grad``
+    were measured) on the steps a run measures it (``Run(curvature_every=k)``), else None.
     """
 
     step: int
@@ -41,6 +43,7 @@ class StepRecord:
     state: dict[str, tuple[float | None, ...]] = field(default_factory=dict)
     status: Status = Status.RUNNING
     reason: str | None = None
+    lambda_max: float | None = None
 
     @property
     def effective_lr(self) -> tuple[float | None, ...]:
@@ -72,6 +75,7 @@ class StepRecord:
             "effective_lr": by_name(self.effective_lr),
             "cos": finite_or_none(self.cos),
             "lr": self.lr,
+            "lambda_max": finite_or_none(self.lambda_max),
             "state": {k: by_name(v) for k, v in self.state.items()},
             "status": str(self.status),
             "reason": self.reason,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
+from bisect import bisect_right
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,12 +17,17 @@ from typing import Any
 import torch
 
 from gdtui import settings
+from gdtui.engine import curvature, schedules
 from gdtui.engine.history import History
-from gdtui.engine.optimizers import get_spec, make_optimizer, parse_lr
+from gdtui.engine.optimizers import check_hyperparameters, get_spec, make_optimizer, parse_lr
 from gdtui.engine.problems import Problem
 from gdtui.engine.records import Status, StepRecord
+from gdtui.engine.rewind import Checkpoint, Checkpoints, restore_checkpoint, take_checkpoint
 
 DTYPES = {name: getattr(torch, name) for name in settings.DTYPES}
+
+# The length a schedule is planned for when the run has no step budget (cosine anneals over it).
+DEFAULT_SCHEDULE_STEPS = 1000
 
 
 class RunError(ValueError):
@@ -88,6 +94,16 @@ class Run:
     for losses above 1) while the update is tiny too. A loss that is not finite, or that grows past
     ``explode_factor`` times the starting loss, stops the run as diverged at the last finite step.
 
+    ``schedule`` names a ``torch.optim.lr_scheduler`` preset (:mod:`gdtui.engine.schedules`) with
+    the scheduler's own ``schedule_args``, planned over ``max_steps`` (or
+    ``DEFAULT_SCHEDULE_STEPS``); it steps after every optimizer step, and each record's ``lr`` is
+    the one that step used. ``curvature_every = k`` measures λmax (Hessian-vector products) at
+    the start point of every k-th step into ``record.lambda_max``.
+
+    Rewind: every ``checkpoint_every`` steps the run keeps a checkpoint (at most
+    ``max_checkpoints``, thinned by powers of two), and it logs every change of setting
+    (:meth:`set_lr`, a branch's new optimizer), so :meth:`state_at` and :meth:`branch` can
+    rebuild any step exactly by replay from the nearest checkpoint.
     ``noise`` (σ ≥ 0) makes the gradient noisy and unbiased, as a mini-batch's is: each step
     differentiates f(θ) + ξ·θ with a fresh ξ ~ N(0, σ²) per parameter drawn from a generator
     seeded with ``seed``, so autograd itself returns ∇f + ξ. The recorded ``loss`` is f(θ) (the
@@ -108,8 +124,19 @@ class Run:
         seed: int = 0,
         explode_factor: float = 1e10,
         history_capacity: int = 1 << 16,
+        schedule: str | None = None,
+        schedule_args: Mapping[str, Any] | None = None,
+        curvature_every: int = 0,
+        checkpoint_every: int = 128,
+        max_checkpoints: int = 64,
         noise: float = 0.0,
     ) -> None:
+        # Every constructor argument but the problem, so a replay or a branch builds its twin.
+        self._config: dict[str, Any] = {
+            k: dict(v) if isinstance(v, Mapping) else v
+            for k, v in locals().items()
+            if k not in ("self", "problem", "__class__")
+        }
         if max_steps is not None:
             _setting(settings.check_steps, max_steps, text=False)
         _setting(settings.check_tolerance, tolerance, text=False)
@@ -126,6 +153,13 @@ class Run:
             raise RunError(f"noise must be a finite number ≥ 0, got {noise!r}")
         if history_capacity < 4096:
             raise RunError(f"history_capacity must be at least 4096, got {history_capacity!r}")
+        for name, value, least in (
+            ("curvature_every", curvature_every, 0),
+            ("checkpoint_every", checkpoint_every, 1),
+            ("max_checkpoints", max_checkpoints, 2),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise RunError(f"{name} must be a whole number ≥ {least}, got {value!r}")
         self.problem = problem
         self.optimizer_name = get_spec(optimizer).name
         self.hyper = dict(hyper or {})
@@ -142,6 +176,16 @@ class Run:
         ]
         lr = get_spec(optimizer).default_lr if lr is None else lr
         self.optimizer = make_optimizer(self.optimizer_name, self.params, parse_lr(lr), self.hyper)
+        if schedule is None and schedule_args:
+            raise RunError("schedule_args are given but no schedule is named")
+        self.schedule = None if schedule is None else schedules.get_schedule(schedule).name
+        self.schedule_args = dict(schedule_args or {})
+        self.scheduler: Any = None
+        if self.schedule is not None:
+            self.scheduler = schedules.make_scheduler(
+                self.schedule, self.optimizer, self.schedule_args, self._schedule_steps
+            )
+        self.curvature_every = int(curvature_every)
         self.history = History(problem.param_names, capacity=history_capacity)
         self.status = Status.RUNNING
         self.reason: str | None = None
@@ -152,6 +196,11 @@ class Run:
         self._explode_limit: float | None = None
         self._loss_fn: Callable[..., torch.Tensor] = problem.loss
         self._current = self._read()
+        # Changes of setting, (step, kind, args), applied after that step; replays apply them.
+        self._events: list[tuple[int, str, tuple[Any, ...]]] = []
+        self._events_applied = 0
+        # The start's checkpoint is taken by the first step (once every attribute exists).
+        self._checkpoints = Checkpoints(checkpoint_every, max_checkpoints)
         self.noise = float(noise)
         self._noise_generator = (
             torch.Generator(device=self.device).manual_seed(self.seed) if noise else None
@@ -179,14 +228,98 @@ class Run:
         """True once the run has stopped (converged, diverged or out of steps)."""
         return self.status is not Status.RUNNING
 
+    @property
+    def _schedule_steps(self) -> int:
+        return self.max_steps if self.max_steps is not None else DEFAULT_SCHEDULE_STEPS
+
+    @property
+    def checkpoint_steps(self) -> tuple[int, ...]:
+        """The steps a checkpoint is held for (bounded: see :class:`~gdtui.engine.rewind.Checkpoints`)."""
+        return self._checkpoints.steps
+
     # -- control -------------------------------------------------------------------------------
 
     def set_lr(self, lr: float | str) -> float:
-        """Change the learning rate of the running optimizer at once (no reset)."""
+        """Change the learning rate of the running optimizer at once (no reset); return it.
+
+        With a schedule, the whole schedule is scaled by ``lr / self.lr``: the rate becomes
+        ``lr`` now and every later rate the scheduler gives is scaled by the same factor (its base
+        rates, one-cycle's peak and floor, cosine's ``eta_min``, plateau's floors). Where the
+        schedule has the rate at 0 now, the factor is ``lr`` over the schedule's base rate, and
+        the rate stays 0 for this step; the return value is the rate in use.
+        """
         value = parse_lr(lr)
+        self._set_lr(value)
+        self._log("lr", (value,))
+        return self.lr
+
+    def _set_lr(self, value: float) -> None:
+        if self.scheduler is None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = value
+            return
+        now = self.lr
+        if now > 0:
+            self._scale_schedule(value / now)
+            for group in self.optimizer.param_groups:
+                group["lr"] = value
+        else:
+            base = getattr(self.scheduler, "base_lrs", None) or [
+                self.optimizer.param_groups[0].get("initial_lr", value)
+            ]
+            self._scale_schedule(value / base[0] if base[0] > 0 else 1.0)
+
+    def _scale_schedule(self, factor: float) -> None:
+        """Multiply every rate the scheduler works from by ``factor`` (see :meth:`set_lr`)."""
+        scheduler = self.scheduler
         for group in self.optimizer.param_groups:
-            group["lr"] = value
-        return value
+            for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+                if key in group:
+                    group[key] = group[key] * factor
+        for attr in ("base_lrs", "_last_lr", "min_lrs"):
+            values = getattr(scheduler, attr, None)
+            if isinstance(values, list):
+                setattr(scheduler, attr, [v * factor for v in values])
+        for attr in ("eta_min", "default_min_lr"):
+            value = getattr(scheduler, attr, None)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                setattr(scheduler, attr, value * factor)
+
+    def _log(self, kind: str, args: tuple[Any, ...]) -> None:
+        """Log a change of setting made after the current step, for replays."""
+        self._events.append((self.step_count, kind, args))
+        self._events_applied = len(self._events)
+
+    def _apply(self, kind: str, args: tuple[Any, ...]) -> None:
+        """Make a logged change again (during a replay)."""
+        if kind == "lr":
+            self._set_lr(*args)
+        else:
+            self._replace_optimizer(*args)
+        self._events_applied += 1
+
+    def _replace_optimizer(self, name: str, lr: float, hyper: Mapping[str, Any]) -> None:
+        """A fresh optimizer ``name`` (no state) at ``lr``; a schedule keeps its position and
+        its shape, scaled to the new rate."""
+        spec = get_spec(name)
+        optimizer = make_optimizer(spec.name, self.params, lr, hyper)
+        old = self.optimizer
+        self.optimizer = optimizer
+        self.optimizer_name = spec.name
+        self.hyper = dict(hyper)
+        self._state_dicts = None
+        if self.scheduler is not None:
+            state = self.scheduler.state_dict()
+            scheduler = schedules.make_scheduler(
+                self.schedule, optimizer, self.schedule_args, self._schedule_steps
+            )
+            scheduler.load_state_dict(state)
+            for new_group, old_group in zip(optimizer.param_groups, old.param_groups, strict=True):
+                for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+                    if key in old_group:
+                        new_group[key] = old_group[key]
+            self.scheduler = scheduler
+            self._set_lr(lr)
 
     def extend(self, steps: int) -> None:
         """Allow ``steps`` more steps after a finished budget, so a paused run can go on."""
@@ -216,6 +349,8 @@ class Run:
         """
         if self.status is not Status.RUNNING:
             return None
+        if not self._checkpoints:
+            self._checkpoints.add(self._checkpoint())
         number = self.step_count + 1
         params = self.params
         optimizer = self.optimizer
@@ -244,6 +379,11 @@ class Run:
         if not math.isfinite(grad_norm):
             self._stop(Status.DIVERGED, f"gradient became {grad_norm} at step {number}")
             return None
+        sharpness = None
+        if self.curvature_every and number % self.curvature_every == 0:
+            # At params_before, where this record's loss and gradient are measured; the
+            # Hessian-vector products use their own graph and leave .grad alone.
+            sharpness = self._measure_curvature()
         optimizer.step()
         after = self._current = self._read()
         update = tuple(map(operator.sub, after, before))
@@ -269,6 +409,10 @@ class Run:
         )
         if not isinstance(record.lr, float):
             record.lr = float(record.lr)
+        record.lambda_max = sharpness
+        if self.scheduler is not None:
+            # The record keeps the rate this step used; the scheduler sets the next one.
+            schedules.step_scheduler(self.scheduler, loss_value)
         previous = self.last_record
         self.step_count = number
         self.last_record = record
@@ -307,7 +451,126 @@ class Run:
                 f"finished the budget of {self.max_steps} step{'s' if self.max_steps != 1 else ''}",
             )
         self.history.append(record)
+        if number % self._checkpoints.spacing == 0:
+            self._checkpoints.add(self._checkpoint())
         return record
+
+    # -- curvature -----------------------------------------------------------------------------
+
+    def _measure_curvature(self) -> float | None:
+        try:
+            return curvature.lambda_max(lambda: self._loss_fn(*self.params), self.params)
+        except curvature.CurvatureError:
+            return None  # a non-finite Hessian-vector product: no number to show
+
+    def lambda_max(self) -> float:
+        """λmax, the top Hessian eigenvalue of the loss at the current parameters (power
+        iteration on Hessian-vector products); :class:`CurvatureError` where it has none."""
+        return curvature.lambda_max(lambda: self._loss_fn(*self.params), self.params)
+
+    # -- rewind and branch ---------------------------------------------------------------------
+
+    def _checkpoint(self) -> Checkpoint:
+        return take_checkpoint(self)
+
+    def _twin(self) -> Run:
+        """A run built with this one's constructor settings (at its start)."""
+        return Run(self.problem, **self._config)
+
+    def _load(self, checkpoint: Checkpoint) -> None:
+        """Take the state of ``checkpoint`` (of this run or its parent)."""
+        saved = checkpoint.run_state
+        if (saved["optimizer_name"], saved["hyper"]) != (self.optimizer_name, self.hyper):
+            self._replace_optimizer(saved["optimizer_name"], self.lr, saved["hyper"])
+        restore_checkpoint(self, checkpoint)
+
+    def _replay(self, k: int, *, history: bool) -> Run:
+        """A new run in the exact state after step ``k`` of this one: the nearest checkpoint,
+        then the steps and changes of setting up to ``k`` again."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= self.step_count:
+            raise RunError(f"step must be a whole number from 0 to {self.step_count}, got {k!r}")
+        if not self._checkpoints:
+            self._checkpoints.add(self._checkpoint())
+        checkpoint = self._checkpoints.before(k)
+        twin = self._twin()
+        twin._load(checkpoint)
+        twin._checkpoints = self._checkpoints.prefix(checkpoint.step)
+        if history:
+            twin.history = self.history.prefix(checkpoint.step)
+        cut = bisect_right([e[0] for e in self._events], k)
+        twin._events = list(self._events[:cut])
+        pending = twin._events[twin._events_applied :]
+        budget = self.max_steps
+        twin.max_steps = None  # the replay is within steps already taken
+        i = 0
+        while True:
+            while i < len(pending) and pending[i][0] <= twin.step_count:
+                twin._apply(*pending[i][1:])
+                i += 1
+            if twin.step_count >= k:
+                break
+            if twin.step() is None:  # cannot happen: the same numbers went through before
+                raise RunError(f"replay stopped at step {twin.step_count}: {twin.reason}")
+        twin.max_steps = budget
+        if budget is not None and twin.step_count >= budget and twin.status is Status.RUNNING:
+            twin.status = Status.FINISHED
+            twin.reason = f"finished the budget of {budget} step{'s' if budget != 1 else ''}"
+        return twin
+
+    def state_at(self, k: int) -> StepRecord:
+        """The record of step ``k`` (1 … ``step_count``): from the history where it holds that
+        step exactly, else replayed from the nearest checkpoint on a scratch copy (this run and
+        torch's global RNG are left as they were)."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.step_count:
+            raise RunError(f"step must be a whole number from 1 to {self.step_count}, got {k!r}")
+        if k == self.step_count and self.last_record is not None:
+            return self.last_record
+        held = self.history.record_at(k)
+        if held is not None:
+            if not self.curvature_every or k % self.curvature_every:
+                held.lambda_max = None
+            return held
+        with torch.random.fork_rng(devices=[]):
+            twin = self._replay(k, history=False)
+        assert twin.last_record is not None
+        return twin.last_record
+
+    def branch(
+        self,
+        k: int,
+        *,
+        optimizer: str | None = None,
+        lr: float | str | None = None,
+        hyper: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """A new run that starts from the exact state after step ``k`` of this one and goes on
+        from there (this run is left as it is).
+
+        Parameters, optimizer state, scheduler state, RNG state (the run's generators and
+        torch's global one), step count and history up to ``k`` are those of step ``k``. With
+        no change it walks this run's path bit for bit. ``lr`` changes the rate as
+        :meth:`set_lr` does (the optimizer state is kept). A different ``optimizer``, or any
+        ``hyper`` (the new optimizer's hyper-parameters), starts a fresh optimizer with no
+        state, at ``lr`` or else the rate in use at step ``k``; a schedule keeps its position.
+        The branch has this run's step budget (``extend`` it to go further).
+        """
+        name = None if optimizer is None else get_spec(optimizer).name
+        rate = None if lr is None else parse_lr(lr)
+        if hyper is not None and not isinstance(hyper, Mapping):
+            raise RunError(f"hyper must be a table of hyper-parameters, got {hyper!r}")
+        if name is not None:  # a bad setting fails before any replay
+            check_hyperparameters(get_spec(name), dict(hyper or {}))
+        twin = self._replay(k, history=True)
+        name = twin.optimizer_name if name is None else name
+        fresh = name != twin.optimizer_name or (hyper is not None and dict(hyper) != twin.hyper)
+        if fresh:
+            rate = twin.lr if rate is None else rate
+            new_hyper = dict(hyper or {})
+            twin._replace_optimizer(name, rate, new_hyper)
+            twin._log("optimizer", (name, rate, new_hyper))
+        elif rate is not None:
+            twin.set_lr(rate)
+        return twin
 
     def _read_state(self) -> dict[str, tuple[float | None, ...]]:
         state = self.optimizer.state
