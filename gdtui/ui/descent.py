@@ -109,7 +109,7 @@ def _resolve(spec: str | None, overrides: dict[str, Any]) -> Scenario:
     try:
         return resolve_scenario(spec, overrides)
     except ScenarioError:
-        if spec is None or overrides:
+        if spec is None or any(value is not None for value in overrides.values()):
             raise
         return _load(spec)
 
