@@ -70,22 +70,22 @@ def one_line(err: BaseException) -> str:
 
 
 def _load(spec: str) -> Scenario:
-    """:func:`gdtui.scenario.load_scenario`; a built-in with ``[data]`` that it does not read
-    yet becomes a :class:`~gdtui.ui.model_scenario.ModelScenario` (until it does)."""
+    """:func:`gdtui.scenario.load_scenario`; a built-in or a file with ``[data]`` that it does
+    not read yet becomes a :class:`~gdtui.ui.model_scenario.ModelScenario` (until it does)."""
+
     from gdtui.scenario import ScenarioError, builtin_dir, builtin_names, load_scenario
 
     try:
         return load_scenario(spec)
-    except ScenarioError:
-        if spec not in builtin_names():
-            raise
+    except ScenarioError as err:
         from gdtui.ui.model_scenario import ModelScenario
 
+        builtin = spec in builtin_names()
+        path = builtin_dir() / f"{spec}.toml" if builtin else Path(spec).expanduser()
         try:
-            model = ModelScenario.builtin(spec)
-        except KeyError:  # no [data] table: the loader's message stands
-            raise ScenarioError(f"{builtin_dir() / spec}.toml: cannot be read") from None
-        return model  # type: ignore[return-value]
+            return ModelScenario.from_file(path, spec if builtin else None)  # type: ignore[return-value]
+        except (KeyError, TypeError, AttributeError, OSError, ValueError):
+            raise err from None  # not a model scenario either: the loader's message stands
 
 
 def _title(name: str) -> str:
