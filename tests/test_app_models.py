@@ -307,3 +307,33 @@ def test_regions_cells_follow_the_grid_and_the_points() -> None:
     strips = render_regions(regions, 21, 6, note="n")
     assert strips[0].text[0] == CLASS_GLYPHS[0] and strips[4].text[20] == CLASS_GLYPHS[1]
     assert strips[5].text.startswith("n  o 0  x 1")
+
+
+async def test_from_a_formula_to_a_model_and_back() -> None:
+    """o opens a model scenario (the controls show its data set, model, loss and batch size);
+    choosing a problem goes back to a formula with the problem list."""
+    from gdtui.ui.widgets.controls import Controls
+
+    app = GdtuiApp(scenario="seed-example", deterministic=True)
+    async with app.run_test(size=WIDE):
+        await drawn(app, 0)
+        controls = app.query_one(Controls)
+        assert not controls.has_class("-model")
+        generation = app.main_screen.info.generation
+        app.open_scenario("full-batch-vs-sgd")
+        await until(app, lambda: app.main_screen.info.generation > generation)
+        await drawn(app, 0)
+        assert app.main_screen.info.model.dataset == "moons"
+        assert controls.has_class("-model")
+        assert not app.query_one("#problem", Select).display
+        assert app.query_one("#batch_size-field", Input).value == "32"
+        assert app.query_one("#loss_fn-choice", Select).value == "cross_entropy"
+        generation = app.main_screen.info.generation
+        app.configure({"loss": "quadratic"})
+        await until(app, lambda: app.main_screen.info.generation > generation)
+        await drawn(app, 0)
+        assert app.main_screen.info.model is None
+        assert app.main_screen.info.problem == "quadratic"
+        assert not controls.has_class("-model")
+        assert app.query_one("#problem", Select).display
+        assert not app.query_one(LayerPanel).display

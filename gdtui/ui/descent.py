@@ -407,6 +407,7 @@ class DescentLoop:
         self.playing = False
         self._new_run(scenario)
         self.publish()
+        self._publish_landscape(slice_too=True)
         self.post(Notice(f"opened {scenario.name}: {scenario.title}"))
 
     def _set_view_width(self, width: int) -> None:
