@@ -307,6 +307,9 @@ def test_regions_cells_follow_the_grid_and_the_points() -> None:
     strips = render_regions(regions, 21, 6, note="n")
     assert strips[0].text[0] == CLASS_GLYPHS[0] and strips[4].text[20] == CLASS_GLYPHS[1]
     assert strips[5].text.startswith("n  o 0  x 1")
+    # The boundary between x = 0 (class 0) and the next column (class 1), readable uncoloured.
+    assert [strip.text[10] for strip in strips[1:4]] == ["·"] * 3
+    assert strips[2].text[:10] == "▀" * 10
 
 
 async def test_from_a_formula_to_a_model_and_back() -> None:

@@ -3,8 +3,9 @@
 The worker computes :class:`gdtui.engine.Regions` (the predicted class and its probability on a
 grid, and the training points); :func:`render_regions` only maps them to cells: each cell shows
 two vertical samples with ``▀`` (foreground = upper, background = lower), in the colour of the
-predicted class, darker where the model is unsure; the points are drawn on top with a glyph per
-class (``o``, ``x``, ``+`` …, so they read without colour too). The last row is a footer with the
+predicted class, darker where the model is unsure; cells where the predicted class changes show
+the decision boundary as ``·``; the points are drawn on top with a glyph per class (``o``,
+``x``, ``+`` …). Boundary and points read without colour too (``NO_COLOR``). The last row is a footer with the
 feature ranges and the legend. :class:`~gdtui.ui.widgets.landscape.Landscape` draws it.
 """
 
@@ -40,6 +41,7 @@ CLASS_GLYPHS = "ox+*#%@&=~"
 """The marker of each class's points (class ``k`` uses ``CLASS_GLYPHS[k % 10]``)."""
 
 _SHADES = 5  # confidence levels per class
+_BOUNDARY = Color.from_rgb(225, 225, 225)
 _UNSURE = np.array([38.0, 38.0, 38.0])
 
 
@@ -101,6 +103,10 @@ def render_regions(regions: Regions, width: int, height: int, note: str = "") ->
     yi = np.rint(np.linspace(0, ny - 1, 2 * rows)).astype(np.int64)
     level = _levels(regions)[np.ix_(yi, xi)][::-1]
     up_level, low_level = level[0::2], level[1::2]
+    # The boundary: the class changes inside the cell, or towards the cell right of it or below.
+    boundary = upper != lower
+    boundary[:, :-1] |= lower[:, :-1] != lower[:, 1:]
+    boundary[:-1, :] |= lower[:-1, :] != upper[1:, :]
     styles: dict[tuple[int, ...], Style] = {}
     strips = []
     for r in range(rows):
@@ -117,6 +123,13 @@ def render_regions(regions: Regions, width: int, height: int, note: str = "") ->
                         color=_point_color(point), bgcolor=_shade(*low), bold=True
                     )
                 segments.append(Segment(CLASS_GLYPHS[point % len(CLASS_GLYPHS)], style))
+                continue
+            if boundary[r, c]:
+                key = (2, *low)
+                style = styles.get(key)
+                if style is None:
+                    style = styles[key] = Style(color=_BOUNDARY, bgcolor=_shade(*low))
+                segments.append(Segment("·", style))
                 continue
             key = (0, *up, *low)
             style = styles.get(key)
