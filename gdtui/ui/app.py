@@ -10,6 +10,9 @@ the one-line notices and the log.
 from __future__ import annotations
 
 import datetime
+import os
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +23,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
+from textual.screen import Screen
 from textual.worker import get_current_worker
 
 from gdtui.settings import SettingError, parse_lr
@@ -39,6 +43,7 @@ from gdtui.ui.widgets.controls import SPEEDS
 
 if TYPE_CHECKING:
     from gdtui.scenario import Scenario
+    from gdtui.ui.screens.attach import AttachScreen
 
 partial_update.install()  # before any app draws; on_mount says so if it is off
 
@@ -49,6 +54,8 @@ class GdtuiCommands(Provider):
     def _commands(self) -> list[tuple[str, Callable[[], Any], str]]:
         app = self.app
         assert isinstance(app, GdtuiApp)
+        if app.attach is not None:
+            return app.attach_screen.palette_commands()
         main = app.main_screen
         out: list[tuple[str, Callable[[], Any], str]] = [
             ("Run / pause", main.action_toggle, "space"),
@@ -115,9 +122,13 @@ class GdtuiApp(App[int]):
         deterministic: no toasts, no cursor blink, no animation (snapshots, screenshots).
         log_path: a file that gets the traceback of any internal error (appended), and notes
             such as the partial-update patch being off; ``textual.log`` always gets them.
+        attach: a record file of :func:`gdtui.watch` to follow (``gdtui attach``): the app opens
+            on the attach screen and never starts the descent thread (no torch).
+        rank: with ``attach``, follow this rank's file of the run.
+        clock: with ``attach``, Unix time now (tests fix it).
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", "screens/attach.tcss"]  # the default screen's CSS_PATH is not read
     TITLE = "gdtui"
     COMMANDS = App.COMMANDS | {GdtuiCommands}
     # Keys that work on every screen; the main screen adds its own (space, n, r, …) in front.
@@ -140,8 +151,15 @@ class GdtuiApp(App[int]):
         export_dir: str | Path | None = None,
         deterministic: bool = False,
         log_path: Path | None = None,
+        attach: str | os.PathLike | None = None,
+        rank: int | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
+        self.attach = Path(attach) if attach is not None else None
+        """The record file followed (None: the descent explorer)."""
+        self.attach_rank = rank
+        self.clock = clock
         self.loop = DescentLoop(
             self._from_worker,
             scenario,
@@ -166,9 +184,31 @@ class GdtuiApp(App[int]):
         if deterministic:
             self.animation_level = "none"
 
-    def get_default_screen(self) -> MainScreen:
-        """The main screen is the bottom of the stack."""
+    def get_default_screen(self) -> Screen[Any]:
+        """The main screen (or the attach screen) is the bottom of the stack."""
+        if self.attach is not None:
+            from gdtui.ui.screens.attach import AttachScreen
+
+            return AttachScreen(
+                self.attach,
+                rank=self.attach_rank,
+                deterministic=self.deterministic,
+                clock=self.clock,
+            )
         return MainScreen(speed_index=self._speed_index, deterministic=self.deterministic)
+
+    @property
+    def attach_screen(self) -> AttachScreen:
+        """The attach screen (``attach`` mode; the help may be on top of it)."""
+        from gdtui.ui.screens.attach import AttachScreen
+
+        screen = self.screen_stack[0]
+        assert isinstance(screen, AttachScreen)
+        return screen
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Opening scenarios and exporting runs belong to the explorer, not to ``attach``."""
+        return not (self.attach is not None and action in ("open", "export"))
 
     @property
     def main_screen(self) -> MainScreen:
@@ -312,3 +352,30 @@ class GdtuiApp(App[int]):
             self.notify_line(f"could not save the screenshot: {err.strerror or err}", "error")
             return
         self.notify_line(f"screenshot saved to {path}")
+
+
+def launch_attach(path: str | os.PathLike, rank: int | None = None) -> int:
+    """``gdtui attach FILE [--rank N]``: follow a record file in the app; the exit code.
+
+    A file that is not a record file (or of a newer format version), a rank without a file, or
+    no terminal, is one line on stderr and exit code 2, before the app starts. An empty file is
+    accepted: its writer may not have written the header yet.
+    """
+    from gdtui import recordfile
+
+    try:
+        target = recordfile.rank_file(path, rank) if rank is not None else Path(path)
+        recordfile.follow(target)
+    except recordfile.RecordFileError as err:
+        print(f"gdtui: {err}", file=sys.stderr)
+        return 2
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(
+            "gdtui: gdtui attach needs a terminal (stdin and stdout); for scripts use: "
+            "gdtui attach FILE --format summary|table|json",
+            file=sys.stderr,
+        )
+        return 2
+    app = GdtuiApp(attach=target)
+    app.run()
+    return app.return_code or 0

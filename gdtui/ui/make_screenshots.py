@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gdtui.scenario import resolve_scenario
-from gdtui.ui.screenshot import save_screenshot
+from gdtui.ui.screenshot import save_attach_screenshot, save_screenshot
 
 SHOTS = [
     ("seed-example", 1, (120, 40), [], "seed-example-step1-120x40.svg"),
@@ -15,6 +15,10 @@ SHOTS = [
     ("lr-too-large", 200, (120, 40), ["l"], "lr-too-large-diverged-120x40.svg"),
     ("himmelblau-four-minima", 40, (80, 24), [], "himmelblau-80x24.svg"),
 ]
+# gdtui attach on the fixed record file of tests/data (a seeded watched run, fixed times).
+ATTACH_SHOTS = [
+    ("tests/data/attach_run.jsonl", (120, 40), ["down", "down"], "attach-120x40.svg"),
+]
 
 
 def main(folder: str = "screenshots") -> None:
@@ -23,6 +27,8 @@ def main(folder: str = "screenshots") -> None:
     for name, steps, size, press, filename in SHOTS:
         path = save_screenshot(resolve_scenario(name, {}), steps, size, out / filename, press)
         print(path)
+    for record, size, press, filename in ATTACH_SHOTS:
+        print(save_attach_screenshot(record, size, out / filename, press))
 
 
 if __name__ == "__main__":

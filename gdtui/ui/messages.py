@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from textual.message import Message
 
 if TYPE_CHECKING:  # numpy and torch load after the first paint
+    from pathlib import Path
+
     import numpy as np
 
     from gdtui.engine import HistoryView, Regions, StepRecord
@@ -162,6 +164,7 @@ class Snapshot:
     current: tuple[float, ...]
     graph: tuple[str, ...]
     steps_per_s: float | None
+    ranks: tuple[int, ...] = ()
     view_width: int = 0
     epoch: int = 0
     """Epochs completed (model runs)."""
@@ -279,3 +282,63 @@ class InternalError(Message):
     summary: str
     traceback: str
     fatal: bool = False
+
+
+# -- gdtui attach: the record-file follower (gdtui/ui/screens/attach.py) ------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Followed:
+    """A record file as read so far, for the attach screen (arrays are read-only views).
+
+    Attributes:
+        path: The file followed.
+        generation: Goes up when the file was replaced (a new run on the same path).
+        header: The header line (None until it is written).
+        names: Parameter names, ``shapes`` their shapes.
+        step: Optimizer step of each recorded step (N,).
+        time: Unix time of each recorded step (N,).
+        loss: ``scalars["loss"]`` (N,), None when the run logs no loss.
+        values: Per-parameter summaries (N, P, 8) in ``gdtui.recordfile.FIELDS`` order, NaN
+            where a parameter had no gradient.
+        rows: The last step as the layer panel shows it (a ``LayerRows``).
+        end: The end line (None while the file is open).
+        steps_per_s: Optimizer steps per second over the last recorded steps.
+        ranks: The ranks whose files lie beside this one (``gdtui.recordfile.sibling_ranks``).
+    """
+
+    path: Path
+    generation: int
+    header: dict[str, Any] | None
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    step: np.ndarray
+    time: np.ndarray
+    loss: np.ndarray | None
+    values: np.ndarray
+    rows: Any
+    end: dict[str, Any] | None
+    steps_per_s: float | None
+    ranks: tuple[int, ...] = ()
+
+
+@dataclass
+class RecordRead(Message):
+    """The followed record file has new steps, ended, or was replaced; replaceable."""
+
+    followed: Followed
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer read makes an older one pointless (each carries the whole file)."""
+        return isinstance(message, RecordRead)
+
+
+@dataclass
+class RecordProblem(Message):
+    """The followed file cannot be read on (junk, gone); the last good read stays shown.
+
+    ``text`` is empty when a problem went away.
+    """
+
+    path: Path
+    text: str

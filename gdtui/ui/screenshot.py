@@ -51,3 +51,39 @@ def save_screenshot(
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(svg, encoding="utf-8")
     return path
+
+
+async def _shoot_attach(record: Path, size: tuple[int, int], press: list[str], title: str) -> str:
+    from gdtui.ui.app import GdtuiApp
+
+    app = GdtuiApp(attach=record, deterministic=True)
+    async with app.run_test(size=size) as pilot:
+        screen = app.attach_screen
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 30.0
+        while screen.followed is None or (screen.followed.end is None and not screen.problem):
+            if loop.time() > deadline:
+                raise TimeoutError(f"{record} was not read to its end")
+            await asyncio.sleep(0.01)
+        for key in press:
+            await pilot.press(key)
+            await pilot.pause()
+        screen.redraw()
+        await pilot.pause()
+        return app.export_screenshot(title=title)
+
+
+def save_attach_screenshot(
+    record: str | Path, size: tuple[int, int], out: str | Path, press: list[str] | None = None
+) -> Path:
+    """``gdtui attach`` on a finished record file at ``size``, written to ``out`` (SVG).
+
+    The file must have ended (its end line read), so that no clock is in the picture.
+    """
+    path = Path(out)
+    svg = asyncio.run(
+        _shoot_attach(Path(record), size, list(press or []), f"gdtui attach {Path(record).name}")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(svg, encoding="utf-8")
+    return path

@@ -50,16 +50,23 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "dismiss", "close", show=False),
     ]
 
-    def __init__(self, about: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        about: tuple[str, str] | None = None,
+        *,
+        keys: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__()
         self.about = about
+        self.keys = KEYS if keys is None else keys
+        """(key, what it does) rows; the main screen's keys by default."""
 
     def compose(self) -> ComposeResult:
         """The scenario's own words, the key table and a paragraph on the two halves of a step."""
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold cyan", no_wrap=True)
         table.add_column()
-        for key, what in KEYS:
+        for key, what in self.keys:
             table.add_row(key, what)
         with VerticalScroll() as box:
             box.border_title = "gdtui · keys"

@@ -16,10 +16,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 from rich.text import Text
+from textual.coordinate import Coordinate
+from textual.geometry import Region
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -268,6 +270,7 @@ class LayerPanel(DataTable):
     DEFAULT_CSS = """
     LayerPanel { height: 1fr; }
     """
+    _cells_only = False  # set while update_cell() runs (see refresh)
 
     class LayerChosen(Message):
         """The user chose a layer (moved the cursor onto its row, pressed Enter or clicked)."""
@@ -295,6 +298,7 @@ class LayerPanel(DataTable):
         self._layout: _Layout | None = None
         self._built_width = -1
         self._chosen: str | None = None
+        self._cells_only = False
 
     # ------------------------------------------------------------------ data
 
@@ -337,10 +341,18 @@ class LayerPanel(DataTable):
         self._layout = new
         if same_shape:
             assert old is not None
-            for i, (before, after) in enumerate(zip(old.cells, new.cells, strict=True)):
-                for j, (a, b) in enumerate(zip(before, after, strict=True)):
-                    if a != b:
-                        self.update_cell(str(i), new.keys[j], b)
+            changed = []
+            self._cells_only = True  # update_cell() repaints the whole table; only cells change
+            try:
+                for i, (before, after) in enumerate(zip(old.cells, new.cells, strict=True)):
+                    for j, (a, b) in enumerate(zip(before, after, strict=True)):
+                        if a != b:
+                            self.update_cell(str(i), new.keys[j], b)
+                            changed.append(Coordinate(i, j))
+            finally:
+                self._cells_only = False
+            for coordinate in changed:
+                self.refresh_coordinate(coordinate)
             return
         cursor = self.cursor_row
         self.clear(columns=True)
@@ -351,6 +363,21 @@ class LayerPanel(DataTable):
             self.add_row(*cells, key=str(i))
         if new.cells:
             self.move_cursor(row=min(max(cursor, 0), len(new.cells) - 1), animate=False)
+
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
+        """As Textual's, except the whole-table repaint that ``update_cell`` asks for.
+
+        Over SSH a new step must cost the bytes of the cells that changed, not of the table.
+        """
+        if self._cells_only and not regions and not layout and not recompose:
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def on_resize(self) -> None:
         """Choose the columns again for the new width."""
