@@ -57,7 +57,8 @@ PATH_POINTS = 1 << 14
 # A classifier's decision regions are redrawn while it learns, at most this often (seconds).
 REGIONS_INTERVAL = 0.5
 # Samples per side of a filter-normalised loss slice (each one a full-set forward pass); a
-# bigger model gets fewer (the digits CNN takes seconds per 21×21 slice on a laptop's cpu).
+# costly model gets fewer: a CNN, or more than BIG_MODEL scalars (the digits CNN took 7 s per
+# 21×21 slice on a busy 2-core cpu, the digits MLP 0.3 s).
 SLICE_SIZE = 21
 SLICE_SIZE_BIG = 11
 BIG_MODEL = 10_000  # scalars
@@ -149,6 +150,7 @@ class DescentLoop:
         self._layers: ModelRecord | None = None  # the newest record with per-layer summaries
         self._landscape_kind: str | None = None  # a model's: "surface", "regions" or "slice"
         self._last_landscape = 0.0
+        self._slice_size = SLICE_SIZE
 
     # -- called from the UI thread -----------------------------------------------------------------
 
@@ -600,6 +602,8 @@ class DescentLoop:
         else:
             self._landscape_kind = "slice"
         kind = scenario.model.get("kind") or ("linear" if data.task == "regression" else "mlp")
+        costly = str(kind).strip().lower() == "cnn" or run.n_scalars > BIG_MODEL
+        self._slice_size = SLICE_SIZE_BIG if costly else SLICE_SIZE
         model = ModelInfo(
             dataset=data.name,
             task=data.task,
@@ -670,8 +674,7 @@ class DescentLoop:
             else:
                 if force:
                     self.post(Notice("computing a loss slice through the current parameters…"))
-                size = SLICE_SIZE if run.n_scalars <= BIG_MODEL else SLICE_SIZE_BIG
-                s = loss_slice(run, size=size, seed=self.scenario.seed)
+                s = loss_slice(run, size=self._slice_size, seed=self.scenario.seed)
                 surface = Surface(s.xs, s.ys, s.z, (), (s.x_name, s.y_name))
         except LandscapeError as err:
             self.post(Notice(str(err), "warning"))
