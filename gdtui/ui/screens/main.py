@@ -375,7 +375,9 @@ class MainScreen(Screen[None]):
         self._loss().show_series(self._model_series(snapshot), title="loss")
         landscape = self._landscape()
         view = self.model_view
-        if landscape.display and view is not None:
+        if landscape.display and view is None:
+            landscape.show_note("computing the landscape…")
+        elif landscape.display and view is not None:
             if view.regions is not None:
                 evaluation = snapshot.evaluation
                 note = f"step {view.step}"

@@ -400,6 +400,7 @@ class Landscape(LineCanvas):
         self._background: _Background | None = None
         self._regions: Any = None  # gdtui.engine.Regions while decision regions are shown
         self._regions_note = ""
+        self._note = NO_LANDSCAPE
 
     def grid_size(self) -> tuple[int, int]:
         """How many samples ``(nx, ny)`` are worth computing for the current size.
@@ -490,6 +491,7 @@ class Landscape(LineCanvas):
         """
         self._surface = surface
         self._regions = None
+        self._note = NO_LANDSCAPE
         self._path = None if path is None else np.asarray(path, dtype=np.float64)
         self._current = None if current is None else tuple(float(v) for v in current)
         self._start = None if start is None else tuple(float(v) for v in start)
@@ -502,6 +504,13 @@ class Landscape(LineCanvas):
         self._surface = None
         self._regions = regions
         self._regions_note = note
+        return self.rerender()
+
+    def show_note(self, text: str) -> list[int]:
+        """Show a one-line note instead of a landscape (e.g. while the worker computes one)."""
+        self._surface = None
+        self._regions = None
+        self._note = text
         return self.rerender()
 
     @property
@@ -537,7 +546,7 @@ class Landscape(LineCanvas):
             return self.set_lines(render_regions(self._regions, width, height, self._regions_note))
         if surface is None:
             self._background = None
-            strips = [Strip([Segment(line)]) for line in message_lines(NO_LANDSCAPE, width, height)]
+            strips = [Strip([Segment(line)]) for line in message_lines(self._note, width, height)]
             return self.set_lines(strips)
         if surface.is_curve:
             self._background = None
