@@ -340,3 +340,26 @@ async def test_from_a_formula_to_a_model_and_back() -> None:
         assert not controls.has_class("-model")
         assert app.query_one("#problem", Select).display
         assert not app.query_one(LayerPanel).display
+
+
+def test_export_of_a_model_run_carries_the_epoch_evaluations(tmp_path) -> None:
+    """e writes the held records; epoch ends carry the engine's full-set evaluations."""
+    import json
+
+    from gdtui.ui import commands as cmd
+    from gdtui.ui.descent import DescentLoop
+
+    messages: list = []
+    sc = scenario("full-batch-vs-sgd")
+    loop = DescentLoop(messages.append, sc, initial_steps=20)
+    assert loop._start()
+    loop.send(cmd.Export("jsonl", tmp_path))
+    loop._handle(loop.commands.get_nowait())
+    rows = [json.loads(line) for line in (tmp_path / "gdtui-full-batch-vs-sgd-step20.jsonl").open()]
+    assert [row["step"] for row in rows] == list(range(1, 21))
+    reference = engine_records(sc, 20)
+    ends = [row for row in rows if "epoch" in row]
+    assert [row["step"] for row in ends] == [10, 20]
+    assert ends[-1]["val_loss"] == reference[-1].val_loss
+    assert ends[-1]["val_accuracy"] == reference[-1].val_accuracy
+    assert rows[-1]["loss"] == reference[-1].loss

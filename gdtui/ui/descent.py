@@ -62,6 +62,7 @@ REGIONS_INTERVAL = 0.5
 SLICE_SIZE = 21
 SLICE_SIZE_BIG = 11
 BIG_MODEL = 10_000  # scalars
+EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
 
 def one_line(err: BaseException) -> str:
@@ -438,6 +439,13 @@ class DescentLoop:
         for row in rows[:-1]:
             row["status"] = "running"
             row["reason"] = None
+        if self._landscape_kind is not None:  # a model run: the epoch evaluations, where held
+            evaluations = {record.step: record for record in run.epochs}
+            for row in rows:
+                record = evaluations.get(row["step"])
+                if record is not None:
+                    evaluation = record.to_dict(())
+                    row.update({k: evaluation[k] for k in EPOCH_KEYS if k in evaluation})
         name = f"gdtui-{self.scenario.name}-step{run.step_count}.{fmt}"
         path = Path(folder) / name
         partial = path.with_name(f".{name}.partial")
