@@ -398,10 +398,11 @@ class MainScreen(Screen[None]):
                 names = model.layer_names
                 step = snapshot.layers_step
                 rows = LayerRows(names, model.layer_shapes, layers, (lr,) * len(names), step)
-            self._layers().show_rows(rows)
-            self._layers().border_subtitle = (
-                f"step {snapshot.layers_step}" if snapshot.layers_step else "no step yet"
-            )
+            panel = self._layers()
+            panel.show_rows(rows)
+            subtitle = f"step {snapshot.layers_step}" if snapshot.layers_step else "no step yet"
+            if panel.border_subtitle != subtitle:  # setting it repaints the whole border
+                panel.border_subtitle = subtitle
 
     def request_redraw(self) -> None:
         """Draw now (not on the next tick)."""
