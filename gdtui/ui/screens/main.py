@@ -105,6 +105,7 @@ class MainScreen(Screen[None]):
         """The landscape grid of the current run, at ``surface_size``."""
         self.surface_size: tuple[int, int] | None = None
         self.model_view: ModelLandscape | None = None
+        self._model_titles: tuple[str, str] | None = None
         """A model's landscape (surface, slice or decision regions) as the worker sent it."""
         self.view_width = 0
         """The width the loss plot asked the worker for (its history view is that wide)."""
@@ -250,6 +251,7 @@ class MainScreen(Screen[None]):
 
     def _show_run_titles(self, info: RunInfo) -> None:
         # User text (formulas, file names) goes in as Text: "[a=1]" is not markup.
+        self._model_titles = None
         self._loss().border_subtitle = Text(f"{info.problem} · {info.optimizer}")
         if info.model is not None:
             self._show_model_titles(info)
@@ -262,9 +264,7 @@ class MainScreen(Screen[None]):
         model = info.model
         assert model is not None
         batch = "full batch" if model.batch_size is None else f"batch {model.batch_size}"
-        self._loss().border_subtitle = Text(
-            f"{model.dataset} · {model.kind} · {model.loss_fn} · {batch} · {info.optimizer}"
-        )
+        subtitle = f"{model.dataset} · {model.kind} · {model.loss_fn} · {batch} · {info.optimizer}"
         view = self.model_view
         kind = view.kind if view is not None else None
         if kind == "regions":
@@ -275,7 +275,11 @@ class MainScreen(Screen[None]):
             title = f"loss slice at step {view.step} · v: recompute"
         else:
             title = "landscape · v: compute"
-        self._landscape().border_title = Text(title)
+        # Only when changed: setting a border title repaints the whole border (each landscape).
+        if (subtitle, title) != self._model_titles:
+            self._model_titles = (subtitle, title)
+            self._loss().border_subtitle = Text(subtitle)
+            self._landscape().border_title = Text(title)
 
     def on_surface_ready(self, message: SurfaceReady) -> None:
         """The landscape grid at the widget's size."""
