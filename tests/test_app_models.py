@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import pytest
 from textual.widgets import Input, Select, Static
 from waiting import wait_until
 
@@ -259,13 +258,12 @@ async def test_the_decision_regions_follow_the_model() -> None:
         assert "o" in lines and "x" in lines  # the points of class 0 and class 1
 
 
-@pytest.mark.parametrize("key", ["s"])
-async def test_placing_a_start_is_refused_for_a_model(key: str) -> None:
+async def test_placing_a_start_is_refused_for_a_model() -> None:
     app = build(scenario("linear-regression"), initial_steps=1)
     async with app.run_test(size=WIDE) as pilot:
         await drawn(app, 1)
         app.last_notice = None
-        await pilot.press(key)
+        await pilot.press("s")
         await until(app, lambda: app.last_notice is not None)
         assert "seeded initialisation" in app.last_notice
         assert app.query_one(Landscape).placing is None
