@@ -88,3 +88,35 @@ def test_many_parameters_as_rows(snap_compare, size) -> None:
         deterministic=True,
     )
     assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+def model_app(name: str, steps: int, **changes) -> GdtuiApp:
+    """A built-in model scenario (with changes), stepped ``steps`` times before the picture."""
+    from gdtui.ui.model_scenario import ModelScenario
+
+    scenario = ModelScenario.builtin(name).with_overrides(**changes)
+    return GdtuiApp(scenario=scenario, initial_steps=steps, deterministic=True)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_classification_decision_regions(snap_compare, size) -> None:
+    """The moons MLP after 100 mini-batch steps: the decision regions with the points by class,
+    the noisy batch loss with the train and val epoch curves, the per-layer panel."""
+    app = model_app("full-batch-vs-sgd", 100)
+    assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_model_per_layer_panel(snap_compare, size) -> None:
+    """A digits MLP (64 → 32 → 10) after 50 steps of Adam (two epochs): one row per tensor with ‖∇‖, ‖Δ‖,
+    ‖Δ‖/‖θ‖, cos and the spread of the effective learning rate; a loss slice as landscape."""
+    app = model_app("mlp-digits", 50, model={"kind": "mlp", "hidden": [32]})
+    assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_mini_batch_regression_path(snap_compare, size) -> None:
+    """Linear regression with batches of 8: the path wanders over the full-batch (slope, bias)
+    bowl; the per-scalar panels stay."""
+    app = model_app("linear-regression", 60, batch_size=8)
+    assert snap_compare(app, terminal_size=size, run_before=settle)

@@ -64,6 +64,21 @@ class OpenScenario:
 
 
 @dataclass(frozen=True)
+class ConfigureModel:
+    """A fresh model run with one model setting changed: ``setting`` is ``dataset`` (a data set
+    name), ``model`` (a model kind), ``loss_fn`` or ``batch_size`` (``"full"`` or a number, as
+    typed). The loop answers with :class:`~gdtui.ui.messages.ChoiceChecked`."""
+
+    setting: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ComputeLandscape:
+    """Compute the model's landscape now (a loss slice is otherwise only computed at a pause)."""
+
+
+@dataclass(frozen=True)
 class PlaceStart:
     """A fresh run from this start point (one value per parameter)."""
 
@@ -113,6 +128,8 @@ Command = (
     | ScaleLr
     | Configure
     | SetExpression
+    | ConfigureModel
+    | ComputeLandscape
     | OpenScenario
     | PlaceStart
     | SetSpeed

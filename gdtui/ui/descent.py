@@ -22,9 +22,14 @@ from gdtui.ui import commands as cmd
 from gdtui.ui.commands import Command
 from gdtui.ui.messages import (
     Catalog,
+    ChoiceChecked,
     EngineReady,
+    EpochCurves,
     ExpressionChecked,
     InternalError,
+    ModelInfo,
+    ModelLandscape,
+    ModelLandscapeReady,
     Notice,
     OptimizerChoice,
     Progress,
@@ -37,7 +42,9 @@ from gdtui.ui.messages import (
 )
 
 if TYPE_CHECKING:  # torch loads in the worker, after the first paint
-    from gdtui.engine import Run
+    import numpy as np
+
+    from gdtui.engine import ModelRecord, ModelRun, Run
     from gdtui.scenario import Scenario
 
 # Seconds between progress messages while running: 3 updates/s keeps the curve live and the
@@ -47,12 +54,66 @@ BATCH_SECONDS = 0.02  # at full speed, how long to step between looks at the com
 # Points of the path sent to the landscape: thinned by powers of two (the points kept stay put,
 # so the drawing only changes at its end), enough for every cell of a large terminal.
 PATH_POINTS = 1 << 14
+# A classifier's decision regions are redrawn while it learns, at most this often (seconds).
+REGIONS_INTERVAL = 0.5
+# Samples per side of a filter-normalised loss slice (each one a full-set forward pass); a
+# costly model gets fewer: a CNN, or more than BIG_MODEL scalars (the digits CNN took 7 s per
+# 21×21 slice on a busy 2-core cpu, the digits MLP 0.3 s).
+SLICE_SIZE = 21
+SLICE_SIZE_BIG = 11
+BIG_MODEL = 10_000  # scalars
+EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
 
 def one_line(err: BaseException) -> str:
     """``Type: first line of the message`` (for a toast)."""
     text = str(err).strip()
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+
+
+def _load(spec: str) -> Scenario:
+    """:func:`gdtui.scenario.load_scenario`; a built-in or a file with ``[data]`` that it does
+    not read yet becomes a :class:`~gdtui.ui.model_scenario.ModelScenario` (until it does)."""
+
+    from gdtui.scenario import ScenarioError, builtin_dir, builtin_names, load_scenario
+
+    try:
+        return load_scenario(spec)
+    except ScenarioError as err:
+        from gdtui.ui.model_scenario import ModelScenario
+
+        builtin = spec in builtin_names()
+        path = builtin_dir() / f"{spec}.toml" if builtin else Path(spec).expanduser()
+        try:
+            return ModelScenario.from_file(path, spec if builtin else None)  # type: ignore[return-value]
+        except (KeyError, TypeError, AttributeError, OSError, ValueError):
+            raise err from None  # not a model scenario either: the loader's message stands
+
+
+def _title(name: str) -> str:
+    """A built-in scenario's title (its file's, when this version cannot load it)."""
+    import tomllib
+
+    from gdtui.scenario import ScenarioError, builtin_dir
+
+    try:
+        return _load(name).title
+    except ScenarioError:
+        text = (builtin_dir() / f"{name}.toml").read_text(encoding="utf-8")
+        return str(tomllib.loads(text).get("title", name))
+
+
+def _resolve(spec: str | None, overrides: dict[str, Any]) -> Scenario:
+    """:func:`gdtui.scenario.resolve_scenario`, with :func:`_load`'s fallback (no overrides
+    for a model scenario read by the fallback)."""
+    from gdtui.scenario import ScenarioError, resolve_scenario
+
+    try:
+        return resolve_scenario(spec, overrides)
+    except ScenarioError:
+        if spec is None or any(value is not None for value in overrides.values()):
+            raise
+        return _load(spec)
 
 
 class DescentLoop:
@@ -87,6 +148,10 @@ class DescentLoop:
         self._rate_mark: tuple[float, int] = (0.0, 0)
         self._rate: float | None = None
         self._next_due = 0.0
+        self._layers: ModelRecord | None = None  # the newest record with per-layer summaries
+        self._landscape_kind: str | None = None  # a model's: "surface", "regions" or "slice"
+        self._last_landscape = 0.0
+        self._slice_size = SLICE_SIZE
 
     # -- called from the UI thread -----------------------------------------------------------------
 
@@ -135,8 +200,9 @@ class DescentLoop:
 
     def _start(self) -> bool:
         try:
-            from gdtui.engine import OPTIMIZERS, PROBLEMS, USER_ERRORS
-            from gdtui.scenario import ScenarioError, builtin_names, load_scenario
+            from gdtui.engine import LOSSES, MODEL_KINDS, OPTIMIZERS, PROBLEMS, USER_ERRORS
+            from gdtui.engine.data import GENERATED, SKLEARN
+            from gdtui.scenario import ScenarioError, builtin_names
 
             self._user_errors = (*USER_ERRORS, ScenarioError)
             catalog = Catalog(
@@ -151,14 +217,15 @@ class DescentLoop:
                     )
                     for spec in OPTIMIZERS.values()
                 ),
-                tuple((name, load_scenario(name).title) for name in builtin_names()),
+                tuple((name, _title(name)) for name in builtin_names()),
+                datasets=(*GENERATED, *SKLEARN),
+                model_kinds=tuple(MODEL_KINDS),
+                loss_fns=tuple(LOSSES),
             )
             self.post(EngineReady(catalog))
-            from gdtui.scenario import resolve_scenario
-
             spec = self.scenario_spec
             if spec is None or isinstance(spec, str | Path):
-                scenario = resolve_scenario(str(spec) if spec is not None else None, self.overrides)
+                scenario = _resolve(str(spec) if spec is not None else None, self.overrides)
             else:  # an already resolved Scenario (gdtui screenshot, tests)
                 scenario = spec
             self._new_run(scenario)
@@ -169,10 +236,11 @@ class DescentLoop:
             self.report_bug(err, "gdtui could not start", fatal=True)
             return False
         if self.initial_steps:
-            for _ in self.run_obj.steps(self.initial_steps):
-                pass
+            for record in self.run_obj.steps(self.initial_steps):
+                self._note(record)
             self._after_stop_check(notify=False)
         self.publish()
+        self._publish_landscape(slice_too=True)
         if self.autostart:
             self._play()
         return True
@@ -200,6 +268,7 @@ class DescentLoop:
                 self.playing = False
                 self._new_run(self.scenario)
                 self.publish()
+                self._publish_landscape(slice_too=True)
             case cmd.SetLr(value):
                 self._set_lr(value)
             case cmd.ScaleLr(factor):
@@ -208,6 +277,10 @@ class DescentLoop:
                 self._configure(changes)
             case cmd.SetExpression(text):
                 self._set_expression(text)
+            case cmd.ConfigureModel(setting, value):
+                self._configure_model(setting, value)
+            case cmd.ComputeLandscape():
+                self._compute_landscape()
             case cmd.OpenScenario(spec):
                 self._open_scenario(spec)
             case cmd.PlaceStart(point):
@@ -239,6 +312,7 @@ class DescentLoop:
         self.playing = False
         self._rate = None
         self.publish()
+        self._publish_landscape(slice_too=True)
 
     def _step(self, count: int) -> None:
         run = self.run_obj
@@ -246,10 +320,11 @@ class DescentLoop:
         self._rate = None
         if not self._can_step(run):
             return
-        for _ in run.steps(count):
-            pass
+        for record in run.steps(count):
+            self._note(record)
         self._after_stop_check(notify=True)
         self.publish()
+        self._publish_landscape(slice_too=False)
 
     def _set_lr(self, value: float | str) -> None:
         lr = self.run_obj.set_lr(value)
@@ -267,6 +342,55 @@ class DescentLoop:
         self.playing = False
         self._new_run(scenario)
         self.publish()
+        self._publish_landscape(slice_too=True)
+        if was_playing:
+            self._play()
+
+    def _configure_model(self, setting: str, value: str) -> None:
+        """A fresh model run with one setting changed; the answer goes under the field."""
+        from gdtui.engine.data import REGRESSION, data_task
+        from gdtui.engine.model_run import parse_batch_size
+        from gdtui.engine.models import default_loss
+
+        scenario = self.scenario
+        if not getattr(scenario, "is_model", False):
+            self.post(ChoiceChecked(setting, "this run descends a formula; it has no data"))
+            return
+        model = dict(scenario.model)
+        try:
+            if setting == "dataset":
+                data = {"name": value}
+                if "validation" in scenario.data:
+                    data["validation"] = scenario.data["validation"]
+                task = data_task(data) or REGRESSION
+                # A new data set starts with the loss that fits its target; an MLP fits both.
+                keep = model if model.get("kind") == "mlp" else {}
+                changes = {"data": data, "model": keep, "loss_fn": default_loss(task)}
+            elif setting == "model":
+                kind = {"kind": value}
+                if "activation" in model and value in ("mlp", "cnn"):
+                    kind["activation"] = model["activation"]
+                if "hidden" in model and value == "mlp":
+                    kind["hidden"] = model["hidden"]
+                changes = {"model": kind}
+            elif setting == "loss_fn":
+                changes = {"loss_fn": value}
+            elif setting == "batch_size":
+                size = parse_batch_size(value)
+                changes = {"batch_size": "full" if size is None else size}
+            else:
+                raise TypeError(f"unknown model setting {setting!r}")
+            was_playing = self.playing
+            self.playing = False
+            self._new_run(scenario.with_overrides(**changes))
+        except self._user_errors as err:
+            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            self.post(ChoiceChecked(setting, text))
+            self.post(Notice(text, "error"))
+            return
+        self.post(ChoiceChecked(setting, ""))
+        self.publish()
+        self._publish_landscape(slice_too=True)
         if was_playing:
             self._play()
 
@@ -282,12 +406,11 @@ class DescentLoop:
         self._configure({"expression": text})
 
     def _open_scenario(self, spec: str) -> None:
-        from gdtui.scenario import load_scenario
-
-        scenario = load_scenario(spec)
+        scenario = _load(spec)
         self.playing = False
         self._new_run(scenario)
         self.publish()
+        self._publish_landscape(slice_too=True)
         self.post(Notice(f"opened {scenario.name}: {scenario.title}"))
 
     def _set_view_width(self, width: int) -> None:
@@ -300,7 +423,9 @@ class DescentLoop:
         size = (max(2, int(nx)), max(2, int(ny)))
         if size != self.grid_size:
             self.grid_size = size
-            if self.run_obj is not None:
+            if self.run_obj is not None and self._landscape_kind is not None:
+                self._publish_landscape(slice_too=True)
+            elif self.run_obj is not None:
                 self.post(SurfaceReady(self.generation, self._surface(), size))
 
     def _export(self, fmt: str, folder: Path) -> None:
@@ -314,6 +439,13 @@ class DescentLoop:
         for row in rows[:-1]:
             row["status"] = "running"
             row["reason"] = None
+        if self._landscape_kind is not None:  # a model run: the epoch evaluations, where held
+            evaluations = {record.step: record for record in run.epochs}
+            for row in rows:
+                record = evaluations.get(row["step"])
+                if record is not None:
+                    evaluation = record.to_dict(())
+                    row.update({k: evaluation[k] for k in EPOCH_KEYS if k in evaluation})
         name = f"gdtui-{self.scenario.name}-step{run.step_count}.{fmt}"
         path = Path(folder) / name
         partial = path.with_name(f".{name}.partial")
@@ -359,7 +491,9 @@ class DescentLoop:
     def _step_batch(self) -> None:
         run = self.run_obj
         now = time.perf_counter()
-        if self.speed is None:
+        if self._landscape_kind is not None:  # a model run: records come as lists
+            self._step_model_batch(now)
+        elif self.speed is None:
             deadline = now + BATCH_SECONDS
             step = run.step
             while True:
@@ -383,6 +517,33 @@ class DescentLoop:
             self.playing = False
             self._after_stop_check(notify=True)
             self.publish()
+            self._publish_landscape(slice_too=True)
+
+    def _step_model_batch(self, now: float) -> None:
+        run = self.run_obj
+        due = 1 << 30
+        deadline = now + BATCH_SECONDS
+        if self.speed is not None:
+            interval = 1.0 / self.speed
+            due = 0
+            while self._next_due <= now and due < 1000:
+                self._next_due += interval
+                due += 1
+            if self._next_due < now - 1.0:  # fell far behind: don't try to catch up
+                self._next_due = now + interval
+        while due > 0 and not run.finished:
+            for record in run.step():
+                if record.layers is not None:
+                    self._layers = record
+            due -= 1
+            if time.perf_counter() >= deadline:
+                break
+
+    def _note(self, record: Any) -> None:
+        """Keep the newest record with per-layer summaries (a model's records between them
+        carry the batch loss only)."""
+        if getattr(record, "layers", None) is not None:
+            self._layers = record
 
     def _after_stop_check(self, notify: bool) -> None:
         from gdtui.engine import Status
@@ -405,6 +566,11 @@ class DescentLoop:
         self.generation += 1
         self._graph = ()
         self._rate = None
+        self._layers = None
+        self._landscape_kind = None
+        if getattr(scenario, "is_model", False):
+            self._new_model_run(scenario, run)
+            return
         problem = run.problem
         info = RunInfo(
             generation=self.generation,
@@ -431,10 +597,137 @@ class DescentLoop:
         )
         self.post(RunStarted(info))
 
+    def _new_model_run(self, scenario: Scenario, run: ModelRun) -> None:
+        from gdtui.engine.models import describe_model
+        from gdtui.engine.optimizers import get_spec
+        from gdtui.engine.run import describe_device
+
+        data = run.dataset
+        if run.n_scalars == 2 and data.n_features == 1 and data.task == "regression":
+            self._landscape_kind = "surface"
+        elif data.task == "classification" and data.n_features == 2:
+            self._landscape_kind = "regions"
+        else:
+            self._landscape_kind = "slice"
+        kind = scenario.model.get("kind") or ("linear" if data.task == "regression" else "mlp")
+        costly = str(kind).strip().lower() == "cnn" or run.n_scalars > BIG_MODEL
+        self._slice_size = SLICE_SIZE_BIG if costly else SLICE_SIZE
+        model = ModelInfo(
+            dataset=data.name,
+            task=data.task,
+            n_train=data.n_train,
+            n_val=len(data.y_val),
+            n_features=data.n_features,
+            n_classes=data.n_classes,
+            kind=str(kind).strip().lower(),
+            description=describe_model(run.model),
+            loss_fn=run.loss_fn.name,
+            batch_size=run.batch_size,
+            steps_per_epoch=run.steps_per_epoch,
+            n_scalars=run.n_scalars,
+            layer_names=run.layer_names,
+            layer_shapes=tuple(run.layer_shapes[n] for n in run.layer_names),
+        )
+        info = RunInfo(
+            generation=self.generation,
+            scenario=scenario.name,
+            title=scenario.title,
+            description=scenario.description.strip(),
+            problem=data.name,
+            expression=f"{model.kind} · {model.loss_fn}",
+            param_names=run.param_names,
+            init=run.current if run.small else (),
+            domain=(),
+            minima=(),
+            min_value=None,
+            optimizer=run.optimizer_name,
+            torch_name=get_spec(run.optimizer_name).torch_name,
+            lr=run.lr,
+            hyper={**get_spec(run.optimizer_name).hyperparameters(), **scenario.hyper},
+            device=describe_device(run.device),
+            dtype=str(run.dtype).replace("torch.", ""),
+            max_steps=run.max_steps,
+            grid_size=self.grid_size,
+            model=model,
+        )
+        self.post(RunStarted(info))
+
+    def _compute_landscape(self) -> None:
+        if self._landscape_kind is None:
+            self.post(Notice("v computes a model's landscape; a formula's is always shown"))
+            return
+        self._publish_landscape(slice_too=True, force=True)
+
+    def _publish_landscape(self, *, slice_too: bool, force: bool = False) -> None:
+        """Compute a model's landscape here, in the worker, and send it.
+
+        The (slope, bias) surface and the decision regions are cheap (one batched pass); a
+        filter-normalised slice costs SLICE_SIZE² full-set passes, so it is computed only when
+        ``slice_too`` (the run stopped or paused, a new run, ``v``).
+        """
+        kind = self._landscape_kind
+        if kind is None or self.grid_size is None or (kind == "slice" and not slice_too):
+            return
+        from gdtui.engine import LandscapeError, decision_regions, loss_slice, regression_surface
+
+        run = self.run_obj
+        nx, ny = self.grid_size
+        surface = regions = None
+        try:
+            if kind == "surface":
+                s = regression_surface(run, size=min(max(nx, ny), 121))
+                surface = Surface(s.xs, s.ys, s.z, (s.minimum,), (s.x_name, s.y_name))
+            elif kind == "regions":
+                regions = decision_regions(run, size=min(max(nx, ny), 120))
+            else:
+                if force:
+                    self.post(Notice("computing a loss slice through the current parameters…"))
+                s = loss_slice(run, size=self._slice_size, seed=self.scenario.seed)
+                surface = Surface(s.xs, s.ys, s.z, (), (s.x_name, s.y_name))
+        except LandscapeError as err:
+            self.post(Notice(str(err), "warning"))
+            return
+        self._last_landscape = time.perf_counter()
+        view = ModelLandscape(kind, run.step_count, self.grid_size, surface, regions)
+        self.post(ModelLandscapeReady(self.generation, view))
+
+    def _epoch_curves(self, run: ModelRun) -> EpochCurves | None:
+        import numpy as np
+
+        if not run.epochs:
+            return None
+        curves = run.epoch_curves()
+        n = len(curves["step"])
+        stride = 1
+        while n / stride > max(8, self.view_width):
+            stride *= 2
+        index = np.arange(stride - 1, n, stride)
+        if stride > 1 and index[-1] != n - 1:
+            index = np.append(index, n - 1)
+        return EpochCurves(**{key: curves[key][index] for key in EpochCurves.__dataclass_fields__})
+
+    def _layer_table(self) -> np.ndarray | None:
+        import numpy as np
+
+        from gdtui.engine.layer_stats import SUMMARY_FIELDS
+
+        record = self._layers
+        if record is None or record.layers is None:
+            return None
+        return np.array(
+            [
+                [np.nan if row[k] is None else row[k] for k in SUMMARY_FIELDS]
+                for row in record.layers.values()
+            ],
+            dtype=float,
+        )
+
     def _surface(self) -> Surface | None:
         import numpy as np
 
         run = self.run_obj
+        if self._landscape_kind is not None:
+            return None
         problem = run.problem
         if self.grid_size is None or problem.dim not in (1, 2):
             return None
@@ -471,6 +764,21 @@ class DescentLoop:
         record = run.last_record
         if record is not None:
             record = dataclasses.replace(record, state=dict(record.state))
+        model: dict[str, Any] = {}
+        if self._landscape_kind is not None:  # a model run
+            model = {
+                "epoch": run.epoch,
+                "evaluation": dataclasses.replace(run.epochs[-1]) if run.epochs else None,
+                "epochs": self._epoch_curves(run),
+                "layers": self._layer_table(),
+                "layers_step": self._layers.step if self._layers is not None else 0,
+            }
+            if (
+                self._landscape_kind == "regions"
+                and self.playing
+                and now - self._last_landscape >= REGIONS_INTERVAL
+            ):
+                self._publish_landscape(slice_too=False)
         snapshot = Snapshot(
             generation=self.generation,
             step=run.step_count,
@@ -481,10 +789,11 @@ class DescentLoop:
             record=record,
             view=run.history.view(self.view_width),
             path=run.history.path(PATH_POINTS),
-            current=run.current,
+            current=run.current if not model or run.small else (),
             graph=self._graph,
             steps_per_s=self._rate,
             view_width=self.view_width,
+            **model,
         )
         self._last_publish = now
         self.post(Progress(snapshot))

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # numpy and torch load after the first paint
 
     import numpy as np
 
-    from gdtui.engine import HistoryView, StepRecord
+    from gdtui.engine import HistoryView, Regions, StepRecord
 
 Severity = Literal["information", "warning", "error"]
 """How a one-line notice is shown (Textual's toast severities)."""
@@ -41,6 +41,9 @@ class Catalog:
     problems: tuple[tuple[str, str], ...]  # (name, description)
     optimizers: tuple[OptimizerChoice, ...]
     scenarios: tuple[tuple[str, str], ...]  # (name, title)
+    datasets: tuple[str, ...] = ()
+    model_kinds: tuple[str, ...] = ()
+    loss_fns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -71,6 +74,36 @@ class Surface:
 
 
 @dataclass(frozen=True)
+class ModelInfo:
+    """Facts of a model run: the data, the network, the loss and the batches."""
+
+    dataset: str
+    task: str  # "regression" or "classification"
+    n_train: int
+    n_val: int
+    n_features: int
+    n_classes: int
+    kind: str  # linear | logistic | mlp | cnn
+    description: str  # the layers and the parameter count, one line
+    loss_fn: str
+    batch_size: int | None  # None: the full training set every step
+    steps_per_epoch: int
+    n_scalars: int
+    layer_names: tuple[str, ...]
+    layer_shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def small(self) -> bool:
+        """At most 8 scalars: the panels show one column (or row) per scalar."""
+        return not self.layer_names or self.n_scalars <= 8
+
+    @property
+    def batch_text(self) -> str:
+        """``full`` or the batch size as typed."""
+        return "full" if self.batch_size is None else str(self.batch_size)
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """Facts of a fresh run: the scenario, the problem, the optimizer, where it runs."""
 
@@ -95,6 +128,24 @@ class RunInfo:
     is_expression: bool = False
     surface: Surface | None = field(default=None, compare=False)
     grid_size: tuple[int, int] | None = None
+    model: ModelInfo | None = None
+    """Set for a model trained on data (None: a formula)."""
+
+
+@dataclass(frozen=True)
+class EpochCurves:
+    """The full-set evaluations so far, one entry per evaluated epoch end (thinned to the plot
+    width); accuracies are NaN for regression."""
+
+    step: np.ndarray
+    epoch: np.ndarray
+    train_loss: np.ndarray
+    val_loss: np.ndarray
+    train_accuracy: np.ndarray
+    val_accuracy: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.step)
 
 
 @dataclass(frozen=True)
@@ -115,6 +166,28 @@ class Snapshot:
     steps_per_s: float | None
     ranks: tuple[int, ...] = ()
     view_width: int = 0
+    epoch: int = 0
+    """Epochs completed (model runs)."""
+    evaluation: StepRecord | None = None
+    """The newest record with full-set evaluations (``epoch``, ``val_loss``, …), model runs."""
+    epochs: EpochCurves | None = None
+    layers: np.ndarray | None = None
+    """Per parameter tensor, the :data:`~gdtui.engine.layer_stats.SUMMARY_FIELDS` of the newest
+    summarised step, shape ``(tensors, 8)`` (models above 8 scalars)."""
+    layers_step: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class ModelLandscape:
+    """A model's landscape as the worker computed it at ``step``: a loss ``surface`` over two
+    parameters (``kind`` ``"surface"``) or along two filter-normalised directions (``"slice"``),
+    or a classifier's decision ``regions`` (``"regions"``)."""
+
+    kind: str
+    step: int
+    grid_size: tuple[int, int] | None
+    surface: Surface | None = None
+    regions: Regions | None = None
 
 
 @dataclass
@@ -142,6 +215,27 @@ class SurfaceReady(Message):
     def can_replace(self, message: Message) -> bool:
         """A newer grid makes an older one pointless."""
         return isinstance(message, SurfaceReady)
+
+
+@dataclass
+class ModelLandscapeReady(Message):
+    """A model's landscape, computed in the worker; replaceable."""
+
+    generation: int
+    landscape: ModelLandscape
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer landscape makes an older one pointless."""
+        return isinstance(message, ModelLandscapeReady)
+
+
+@dataclass
+class ChoiceChecked(Message):
+    """The worker's answer to a model setting chosen in the controls (``setting``:
+    ``dataset``, ``model``, ``loss_fn`` or ``batch_size``): ``error`` is empty when accepted."""
+
+    setting: str
+    error: str
 
 
 @dataclass

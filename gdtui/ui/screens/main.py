@@ -20,7 +20,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from gdtui.ui.commands import (
+    ComputeLandscape,
     Configure,
+    ConfigureModel,
     PlaceStart,
     Reset,
     ScaleLr,
@@ -33,8 +35,11 @@ from gdtui.ui.commands import (
     Toggle,
 )
 from gdtui.ui.messages import (
+    ChoiceChecked,
     EngineReady,
     ExpressionChecked,
+    ModelLandscape,
+    ModelLandscapeReady,
     Progress,
     RunInfo,
     RunStarted,
@@ -50,7 +55,8 @@ from gdtui.ui.widgets.status_line import StatusLine
 if TYPE_CHECKING:
     from gdtui.ui.app import GdtuiApp
     from gdtui.ui.widgets.landscape import Landscape
-    from gdtui.ui.widgets.loss_plot import LossPlot
+    from gdtui.ui.widgets.layer_panel import LayerPanel
+    from gdtui.ui.widgets.loss_plot import LossPlot, Series
 
 MIN_SIZE = (60, 16)
 NARROW = 110  # below this many columns the controls start hidden
@@ -75,6 +81,7 @@ class MainScreen(Screen[None]):
         Binding("l", "log", "log"),
         Binding("f", "speed", "speed", show=False),
         Binding("s", "place", "start", show=False),
+        Binding("v", "landscape", "view", show=False),
         Binding("c", "panel('controls')", "controls", show=False),
         Binding("g", "panel('landscape')", "landscape", show=False),
         Binding("b", "panel('panels')", "panels", show=False),
@@ -97,6 +104,9 @@ class MainScreen(Screen[None]):
         self.surface: Surface | None = None
         """The landscape grid of the current run, at ``surface_size``."""
         self.surface_size: tuple[int, int] | None = None
+        self.model_view: ModelLandscape | None = None
+        self._model_titles: tuple[str, str] | None = None
+        """A model's landscape (surface, slice or decision regions) as the worker sent it."""
         self.view_width = 0
         """The width the loss plot asked the worker for (its history view is that wide)."""
         self.plots_ready = False
@@ -141,6 +151,7 @@ class MainScreen(Screen[None]):
 
     async def _mount_plots(self) -> None:
         from gdtui.ui.widgets.landscape import Landscape
+        from gdtui.ui.widgets.layer_panel import LayerPanel
         from gdtui.ui.widgets.loss_plot import LossPlot
 
         loss, landscape = LossPlot(id="loss"), Landscape(id="landscape")
@@ -148,6 +159,9 @@ class MainScreen(Screen[None]):
         landscape.border_title = "landscape"
         await self.query_one("#plots-loading").remove()
         await self.query_one("#plots").mount(loss, landscape)
+        layers = LayerPanel(id="layers")
+        layers.border_title = "Per layer · the map ‖∇‖ and the hiker ‖Δ‖, ‖Δ‖/‖θ‖, eff. lr"
+        await self.query_one("#panels").mount(layers)
         self.plots_ready = True
         if self.info is not None:
             self._show_run_titles(self.info)
@@ -163,6 +177,11 @@ class MainScreen(Screen[None]):
         from gdtui.ui.widgets.landscape import Landscape
 
         return self.query_one("#landscape", Landscape)
+
+    def _layers(self) -> LayerPanel:
+        from gdtui.ui.widgets.layer_panel import LayerPanel
+
+        return self.query_one("#layers", LayerPanel)
 
     def on_resize(self, event: Resize) -> None:
         """Adapt the layout to the terminal's new size."""
@@ -221,7 +240,9 @@ class MainScreen(Screen[None]):
         info = message.info
         self.info = info
         self.snapshot = None
+        self.model_view = None
         self._set_surface(info.surface, info.grid_size)
+        self.set_class(info.model is not None and not info.model.small, "-layers")
         self.query_one(Controls).show_run(info)
         if self.plots_ready:
             self._landscape().cancel_placing()
@@ -230,15 +251,55 @@ class MainScreen(Screen[None]):
 
     def _show_run_titles(self, info: RunInfo) -> None:
         # User text (formulas, file names) goes in as Text: "[a=1]" is not markup.
+        self._model_titles = None
         self._loss().border_subtitle = Text(f"{info.problem} · {info.optimizer}")
+        if info.model is not None:
+            self._show_model_titles(info)
+            return
         two_d = len(info.param_names) in (1, 2)
         title = f"landscape · {info.expression}" if two_d else "landscape"
         self._landscape().border_title = Text(title)
+
+    def _show_model_titles(self, info: RunInfo) -> None:
+        model = info.model
+        assert model is not None
+        batch = "full batch" if model.batch_size is None else f"batch {model.batch_size}"
+        subtitle = f"{model.dataset} · {model.kind} · {model.loss_fn} · {batch} · {info.optimizer}"
+        view = self.model_view
+        kind = view.kind if view is not None else None
+        if kind == "regions":
+            title = "decision regions · the points by class"
+        elif kind == "surface":
+            title = "full-batch loss over (slope, bias) · the path"
+        elif kind == "slice":
+            title = f"loss slice at step {view.step} · v: recompute"
+        else:
+            title = "landscape · v: compute"
+        # Only when changed: setting a border title repaints the whole border (each landscape).
+        if (subtitle, title) != self._model_titles:
+            self._model_titles = (subtitle, title)
+            self._loss().border_subtitle = Text(subtitle)
+            self._landscape().border_title = Text(title)
 
     def on_surface_ready(self, message: SurfaceReady) -> None:
         """The landscape grid at the widget's size."""
         if self.info is not None and message.generation == self.info.generation:
             self._set_surface(message.surface, message.grid_size)
+
+    def on_model_landscape_ready(self, message: ModelLandscapeReady) -> None:
+        """A model's landscape, computed in the worker."""
+        if self.info is not None and message.generation == self.info.generation:
+            self.model_view = message.landscape
+            if self.plots_ready:
+                self._show_model_titles(self.info)
+            self._dirty = True
+
+    def on_choice_checked(self, message: ChoiceChecked) -> None:
+        """The worker's verdict on a model setting: under its field; a refused one goes back."""
+        controls = self.query_one(Controls)
+        controls.show_setting_error(message.setting, message.error)
+        if message.error and self.info is not None and self.info.model is not None:
+            controls.show_model(self.info.model)
 
     def on_progress(self, message: Progress) -> None:
         """Keep the newest snapshot; the tick draws it."""
@@ -280,6 +341,9 @@ class MainScreen(Screen[None]):
         self.query_one(OptimizerPanel).show(info, snapshot)
         if info is None or snapshot is None or not self.plots_ready:
             return
+        if info.model is not None:
+            self._redraw_model(info, snapshot)
+            return
         from gdtui.ui.widgets.loss_plot import Series
 
         view = snapshot.view
@@ -289,6 +353,60 @@ class MainScreen(Screen[None]):
         if landscape.display:
             path = snapshot.path if snapshot.step else None
             landscape.show(self.surface, path, snapshot.current, info.init)
+
+    def _model_series(self, snapshot: Snapshot) -> list[Series]:
+        """The noisy batch loss (a band: min and max per column) and the epoch curves, told
+        apart by colour and by marker (half blocks, ``•``, ``×``)."""
+        from gdtui.ui.widgets.loss_plot import Series
+
+        view = snapshot.view
+        out = [Series("batch", view.step, view.loss, view.loss_min, view.loss_max, "cyan+")]
+        epochs = snapshot.epochs
+        if epochs is not None and len(epochs):
+            for label, values, color, marker in (
+                ("train", epochs.train_loss, "green+", "•"),
+                ("val", epochs.val_loss, "magenta+", "×"),
+            ):
+                if (values == values).any():  # no validation split: no val curve
+                    out.append(Series(label, epochs.step, values, values, values, color, marker))
+        return out
+
+    def _redraw_model(self, info: RunInfo, snapshot: Snapshot) -> None:
+        from gdtui.ui.widgets.layer_panel import LayerRows
+
+        model = info.model
+        assert model is not None
+        self._loss().show_series(self._model_series(snapshot), title="loss")
+        landscape = self._landscape()
+        view = self.model_view
+        if landscape.display and view is None:
+            landscape.show_note("computing the landscape…")
+        elif landscape.display and view is not None:
+            if view.regions is not None:
+                evaluation = snapshot.evaluation
+                note = f"step {view.step}"
+                if evaluation is not None and evaluation.train_accuracy is not None:
+                    note += f" · train acc {evaluation.train_accuracy:.1%}"
+                landscape.show_regions(view.regions, note)
+            elif view.kind == "surface":
+                path = snapshot.path if snapshot.step else None
+                landscape.show(view.surface, path, snapshot.current, info.init)
+            else:
+                landscape.show(view.surface, None, (0.0, 0.0), None)
+        if not model.small:
+            layers = snapshot.layers
+            lr = snapshot.record.lr if snapshot.record is not None else info.lr
+            if layers is None:
+                rows = LayerRows.empty(model.layer_names, model.layer_shapes)
+            else:
+                names = model.layer_names
+                step = snapshot.layers_step
+                rows = LayerRows(names, model.layer_shapes, layers, (lr,) * len(names), step)
+            panel = self._layers()
+            panel.show_rows(rows)
+            subtitle = f"step {snapshot.layers_step}" if snapshot.layers_step else "no step yet"
+            if panel.border_subtitle != subtitle:  # setting it repaints the whole border
+                panel.border_subtitle = subtitle
 
     def request_redraw(self) -> None:
         """Draw now (not on the next tick)."""
@@ -310,6 +428,14 @@ class MainScreen(Screen[None]):
         if self.has_class("-too-small"):
             return at_step  # nothing is drawn but the message
         landscape = self._landscape()
+        if info.model is not None:
+            view = self.model_view
+            landscape_ok = not landscape.display or (
+                view is not None
+                and view.grid_size == landscape.grid_size()
+                and (view.kind == "slice" or view.step == snap.step)
+            )
+            return landscape_ok and snap.view_width == self.view_width and at_step
         landscape_ok = (
             len(info.param_names) not in (1, 2)
             or not landscape.display
@@ -370,6 +496,12 @@ class MainScreen(Screen[None]):
         if info is None or not self.plots_ready:
             self.gdtui.notify_line("still loading torch…", "warning")
             return
+        if info.model is not None:
+            self.gdtui.notify_line(
+                "a model starts from its seeded initialisation; change the seed instead",
+                "warning",
+            )
+            return
         if len(info.param_names) not in (1, 2):
             self.gdtui.notify_line(
                 "the start can be placed on 1- and 2-parameter problems", "warning"
@@ -398,7 +530,8 @@ class MainScreen(Screen[None]):
 
     def on_landscape_start_placed(self, message: Landscape.StartPlaced) -> None:
         """Start afresh from the picked point (a click on a 2-D map, or enter while placing)."""
-        if self.info is not None and len(message.point) == len(self.info.param_names):
+        info = self.info
+        if info is not None and info.model is None and len(message.point) == len(info.param_names):
             self.gdtui.send(PlaceStart(message.point))
 
     def on_controls_lr_edited(self, message: Controls.LrEdited) -> None:
@@ -428,6 +561,25 @@ class MainScreen(Screen[None]):
         """A different optimizer: start afresh."""
         if self.info is not None and message.optimizer != self.info.optimizer:
             self.gdtui.send(Configure({"optimizer": message.optimizer}))
+
+    def on_controls_model_setting_chosen(self, message: Controls.ModelSettingChosen) -> None:
+        """A data set, model, loss function or batch size: start afresh (the worker checks it
+        and answers under the field)."""
+        model = self.info.model if self.info is not None else None
+        if model is None:
+            return
+        current = {
+            "dataset": model.dataset,
+            "model": model.kind,
+            "loss_fn": model.loss_fn,
+            "batch_size": model.batch_text,
+        }
+        if message.value != current.get(message.setting):
+            self.gdtui.send(ConfigureModel(message.setting, message.value))
+
+    def action_landscape(self) -> None:
+        """Compute a model's landscape now (a loss slice through the current parameters)."""
+        self.gdtui.send(ComputeLandscape())
 
     def on_controls_speed_chosen(self, message: Controls.SpeedChosen) -> None:
         """Steps per second from now on."""

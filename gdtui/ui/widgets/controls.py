@@ -1,4 +1,5 @@
-"""The controls: problem, optimizer, learning rate, its hyper-parameters, speed.
+"""The controls: problem (or, for a model, data set, model, loss function and batch size),
+optimizer, learning rate, its hyper-parameters, speed.
 
 The panel only shows choices and says what the user did, with its own messages
 (:class:`Controls.LrSubmitted`, :class:`Controls.ProblemChosen`, …, in the style of davep's hike
@@ -17,7 +18,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
-from gdtui.ui.messages import Catalog, RunInfo
+from gdtui.ui.messages import Catalog, ModelInfo, RunInfo
 from gdtui.values import format_value, parse_value
 
 EXPRESSION = "expression"
@@ -81,6 +82,14 @@ class Controls(VerticalScroll):
         values: dict[str, Any]
 
     @dataclass
+    class ModelSettingChosen(ControlsMessage):
+        """A model setting was picked or typed: ``setting`` is ``dataset``, ``model``,
+        ``loss_fn`` or ``batch_size`` (enter in its field), ``value`` as chosen."""
+
+        setting: str
+        value: str
+
+    @dataclass
     class SpeedChosen(ControlsMessage):
         """A speed was picked: ``index`` into :data:`SPEEDS`, and its steps/s (None: no limit)."""
 
@@ -111,6 +120,9 @@ class Controls(VerticalScroll):
     Controls .hyper-row Input { width: 1fr; }
     Controls #buttons { height: auto; margin-top: 1; }
     Controls #buttons Button { min-width: 8; width: 1fr; }
+    Controls .model-only { display: none; }
+    Controls.-model .model-only { display: block; }
+    Controls.-model .formula-only { display: none; }
     """
 
     def __init__(
@@ -123,13 +135,35 @@ class Controls(VerticalScroll):
         super().__init__(id=id)
         self.speed_index = speed_index
         self.cursor_blink = cursor_blink
+        self._choices: dict[str, list[str]] = {}
 
     def compose(self) -> ComposeResult:
         """Widgets are empty until the engine has loaded (the first paint does not wait)."""
-        yield Label("problem")
-        yield Select([], id="problem", allow_blank=True, prompt="loading…", compact=True)
-        yield Input(placeholder="formula, e.g. x**2 + 10*y**2", id="expression", compact=True)
-        yield Static("", id="expression-error", classes="error")
+        yield Label("problem", classes="formula-only")
+        yield Select(
+            [],
+            id="problem",
+            allow_blank=True,
+            prompt="loading…",
+            compact=True,
+            classes="formula-only",
+        )
+        yield Input(
+            placeholder="formula, e.g. x**2 + 10*y**2",
+            id="expression",
+            compact=True,
+            classes="formula-only",
+        )
+        yield Static("", id="expression-error", classes="error formula-only")
+        for setting, label in (("dataset", "data set"), ("model", "model"), ("loss_fn", "loss")):
+            yield Label(label, classes="model-only")
+            yield Select(
+                [], id=f"{setting}-choice", allow_blank=True, compact=True, classes="model-only"
+            )
+            yield Static("", id=f"{setting}-error", classes="error model-only")
+        yield Label("batch size (full or a number)", classes="model-only")
+        yield Input(placeholder="full", id="batch_size-field", compact=True, classes="model-only")
+        yield Static("", id="batch_size-error", classes="error model-only")
         yield Label("optimizer")
         yield Select([], id="optimizer", allow_blank=True, prompt="loading…", compact=True)
         yield Label("learning rate (enter applies)")
@@ -166,18 +200,58 @@ class Controls(VerticalScroll):
         optimizer = self.query_one("#optimizer", Select)
         optimizer.set_options([(o.name, o.name) for o in catalog.optimizers])
         optimizer.prompt = "optimizer"
+        for setting, names in (
+            ("dataset", catalog.datasets),
+            ("model", catalog.model_kinds),
+            ("loss_fn", catalog.loss_fns),
+        ):
+            self._choices[setting] = list(names)
+            self.query_one(f"#{setting}-choice", Select).set_options([(n, n) for n in names])
 
     def show_run(self, info: RunInfo) -> None:
         """Show a fresh run's settings (without sending change events back)."""
         with self.prevent(Select.Changed, Input.Changed):
             problem = self.query_one("#problem", Select)
-            problem.value = EXPRESSION if info.is_expression else info.problem
+            if info.model is not None:  # a model: no formula, the problem list is hidden
+                problem.clear()
+            else:
+                problem.value = EXPRESSION if info.is_expression else info.problem
             expression = self.query_one("#expression", Input)
             expression.value = info.expression if info.is_expression else ""
             self.query_one("#optimizer", Select).value = info.optimizer
             self.show_lr(info.lr)
         self.query_one("#expression-error", Static).update("")
+        self.set_class(info.model is not None, "-model")
+        if info.model is not None:
+            self.show_model(info.model)
+            for setting in ("dataset", "model", "loss_fn", "batch_size"):
+                self.show_setting_error(setting, "")
         self._build_hyper(info.hyper)
+
+    def show_model(self, model: ModelInfo) -> None:
+        """Show a model run's data set, model kind, loss function and batch size (a refused
+        choice goes back to the one in use)."""
+        with self.prevent(Select.Changed, Input.Changed):
+            for setting, value in (
+                ("dataset", model.dataset),
+                ("model", model.kind),
+                ("loss_fn", model.loss_fn),
+            ):
+                select = self.query_one(f"#{setting}-choice", Select)
+                options = self._choices.setdefault(setting, [])
+                if value not in options:  # e.g. the name of a CSV file
+                    options.append(value)
+                    select.set_options([(n, n) for n in options])
+                select.value = value
+            self.query_one("#batch_size-field", Input).value = model.batch_text
+
+    def show_setting_error(self, setting: str, message: str) -> None:
+        """Show under a model setting why the choice was refused (empty: no error)."""
+        error = self.query_one(f"#{setting}-error", Static)
+        error.update(Text(message))
+        error.display = bool(message)
+        if setting == "batch_size":
+            self.query_one("#batch_size-field", Input).set_class(bool(message), "-invalid")
 
     @property
     def lr_focused(self) -> bool:
@@ -248,6 +322,18 @@ class Controls(VerticalScroll):
         event.stop()
         if isinstance(event.value, str):
             self.post_message(self.OptimizerChosen(self, event.value))
+
+    @on(Select.Changed, ".model-only")
+    def _model_setting_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        setting = (event.select.id or "").removesuffix("-choice")
+        if isinstance(event.value, str):
+            self.post_message(self.ModelSettingChosen(self, setting, event.value))
+
+    @on(Input.Submitted, "#batch_size-field")
+    def _batch_size_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.ModelSettingChosen(self, "batch_size", event.value.strip()))
 
     @on(Select.Changed, "#speed")
     def _speed_changed(self, event: Select.Changed) -> None:

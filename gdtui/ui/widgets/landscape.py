@@ -11,6 +11,7 @@ when the user picks a new start (a click, or enter while placing).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import plotext as plt
@@ -397,6 +398,9 @@ class Landscape(LineCanvas):
         self._current: tuple[float, ...] | None = None
         self._start: tuple[float, ...] | None = None
         self._background: _Background | None = None
+        self._regions: Any = None  # gdtui.engine.Regions while decision regions are shown
+        self._regions_note = ""
+        self._note = NO_LANDSCAPE
 
     def grid_size(self) -> tuple[int, int]:
         """How many samples ``(nx, ny)`` are worth computing for the current size.
@@ -486,10 +490,33 @@ class Landscape(LineCanvas):
             The rows refreshed (empty before the widget has a size).
         """
         self._surface = surface
+        self._regions = None
+        self._note = NO_LANDSCAPE
         self._path = None if path is None else np.asarray(path, dtype=np.float64)
         self._current = None if current is None else tuple(float(v) for v in current)
         self._start = None if start is None else tuple(float(v) for v in start)
         return self.rerender()
+
+    def show_regions(self, regions: Any, note: str = "") -> list[int]:
+        """Show a classifier's decision regions with its training points (a
+        :class:`gdtui.engine.Regions`; see :mod:`gdtui.ui.widgets.regions`), ``note`` in the
+        footer. Returns the rows refreshed."""
+        self._surface = None
+        self._regions = regions
+        self._regions_note = note
+        return self.rerender()
+
+    def show_note(self, text: str) -> list[int]:
+        """Show a one-line note instead of a landscape (e.g. while the worker computes one)."""
+        self._surface = None
+        self._regions = None
+        self._note = text
+        return self.rerender()
+
+    @property
+    def showing_regions(self) -> bool:
+        """Decision regions are shown (not a loss landscape)."""
+        return self._regions is not None
 
     @property
     def _shown_start(self) -> tuple[float, ...] | None:
@@ -512,9 +539,14 @@ class Landscape(LineCanvas):
         if width <= 0 or height <= 0:
             return []
         surface = self._surface
+        if self._regions is not None:
+            from gdtui.ui.widgets.regions import render_regions
+
+            self._background = None
+            return self.set_lines(render_regions(self._regions, width, height, self._regions_note))
         if surface is None:
             self._background = None
-            strips = [Strip([Segment(line)]) for line in message_lines(NO_LANDSCAPE, width, height)]
+            strips = [Strip([Segment(line)]) for line in message_lines(self._note, width, height)]
             return self.set_lines(strips)
         if surface.is_curve:
             self._background = None

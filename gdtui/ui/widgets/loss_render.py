@@ -65,6 +65,8 @@ class Series:
         loss_min: Per-bucket minimum (drawn as a faint band, so spikes survive).
         loss_max: Per-bucket maximum.
         color: A plotext colour name, e.g. ``"cyan+"``; the band uses the non-bright variant.
+        marker: plotext's marker for the line (``"hd"``: half blocks; a single character such
+            as ``"•"`` draws the line with it, so curves stay apart without colour).
     """
 
     label: str
@@ -73,6 +75,7 @@ class Series:
     loss_min: np.ndarray
     loss_max: np.ndarray
     color: str
+    marker: str = "hd"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class _Prepared:
 
     label: str
     color: str
+    marker: str
     x: np.ndarray
     y: np.ndarray
     band_x: np.ndarray | None  # per-point min/max band, or None when min == max == loss
@@ -162,7 +166,9 @@ def prepare(
         finite_steps = steps[np.isfinite(steps)]
         last = float(finite_steps.max()) if len(finite_steps) else 0.0
         out.append(
-            _Prepared(s.label, s.color, x, y, band_x, band_lo, band_hi, finite_points, n, last)
+            _Prepared(
+                s.label, s.color, s.marker, x, y, band_x, band_lo, band_hi, finite_points, n, last
+            )
         )
     return out
 
@@ -317,13 +323,15 @@ def _band_color(color: str) -> str:
     return color[:-1] if color.endswith("+") else "gray"
 
 
-def _header(title: str, prepared_labels: Sequence[tuple[str, str]], width: int) -> str:
-    """The top row: the title, then a coloured legend when there is more than one series."""
+def _header(title: str, prepared_labels: Sequence[tuple[str, str, str]], width: int) -> str:
+    """The top row: the title, then a coloured legend when there is more than one series (each
+    entry drawn with its line's marker, so it reads without colour too)."""
     parts = [plt.colorize(title, "default", style="bold")]
     used = len(title)
     if len(prepared_labels) > 1:
-        for label, color in prepared_labels:
-            entry = f"━━ {label}"
+        for label, color, marker in prepared_labels:
+            sample = "━━" if marker == _LINE_MARKER or len(marker) != 1 else marker * 2
+            entry = f"{sample} {label}"
             if used + 3 + len(entry) > width:
                 break
             parts.append("   " + plt.colorize(entry, color))
@@ -357,7 +365,7 @@ def render_prepared(
         shown_title = f"log10({title} − L*)" if log_offset is not None else f"log10({title})"
     else:
         shown_title = title
-    header = _header(shown_title, [(s.label, s.color) for s in prepared], width)
+    header = _header(shown_title, [(s.label, s.color, s.marker) for s in prepared], width)
     if not any(len(p.x) for p in prepared):
         if not any(p.finite_points for p in prepared):
             message = EMPTY_HINT if not any(p.steps_given for p in prepared) else NOT_FINITE
@@ -388,7 +396,7 @@ def render_prepared(
                     p.x.tolist(),
                     np.clip(p.y, ylo, yhi).tolist(),
                     color=p.color,
-                    marker=_LINE_MARKER,
+                    marker=p.marker,
                 )
         plt.xlim(0.0, xmax)
         plt.ylim(ylo, yhi)

@@ -1,4 +1,5 @@
-"""The status line: step, loss, ‖∇‖, speed, device, and the run's state in words."""
+"""The status line: step, loss, ‖∇‖, speed, device, and the run's state in words; for a model
+the epoch and the newest validation loss and accuracy too."""
 
 from __future__ import annotations
 
@@ -64,9 +65,23 @@ class StatusLine(RichCanvas):
             else:
                 parts.append((1, Text("❚❚ paused", style="bold")))
         parts.append((1, Text(f"step {snapshot.step}{budget}", style="bold")))
+        model = info.model
+        if model is not None:
+            parts.append((1, Text(f"epoch {snapshot.epoch}", style="bold")))
+            evaluation = snapshot.evaluation
+            if evaluation is not None:
+                loss = evaluation.val_loss if model.n_val else evaluation.train_loss
+                which = "val" if model.n_val else "train"
+                parts.append((2, Text.assemble((f"{which} loss ", "dim"), num(loss, 4))))
+                accuracy = evaluation.val_accuracy if model.n_val else evaluation.train_accuracy
+                if accuracy is not None:
+                    parts.append((2, Text.assemble((f"{which} acc ", "dim"), f"{accuracy:.1%}")))
+        batch_priority = 3 if model is not None else 2
         if record is not None:
-            parts.append((2, Text.assemble(("loss ", "dim"), num(record.loss))))
-            parts.append((4, Text.assemble(("‖∇‖ ", "dim"), num(record.grad_norm))))
+            label = "batch loss " if model is not None else "loss "
+            parts.append((batch_priority, Text.assemble((label, "dim"), num(record.loss))))
+            if model is None or record.grad_norm == record.grad_norm:  # nan between summaries
+                parts.append((4, Text.assemble(("‖∇‖ ", "dim"), num(record.grad_norm))))
         width = self.size.width or 120
         while len(parts) > 1 and sum(p.cell_len for _, p in parts) + 2 * (len(parts) - 1) > width:
             parts.remove(max(parts, key=lambda part: part[0]))
