@@ -26,7 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
 from textual.worker import Worker, get_current_worker
 
-from gdtui.settings import SettingError, check_steps, parse_lr
+from gdtui.settings import SettingError, check_steps, parse_lr, shown
 from gdtui.ui.format import num
 from gdtui.ui.messages import InternalError
 from gdtui.ui.widgets.sweep_plot import (
@@ -89,8 +89,8 @@ def check_settings(texts: dict[str, str]) -> tuple[SweepSettings | None, dict[st
             raise SettingError
         values["num"] = rates
     except SettingError:
-        got = texts.get("num", "").strip()
-        problems["num"] = f"rates must be a whole number from 2 to {MAX_RATES}, got '{got}'"
+        got = shown(texts.get("num", ""))
+        problems["num"] = f"rates must be a whole number from 2 to {MAX_RATES}, got {got}"
     try:
         values["steps"] = check_steps(texts.get("steps", ""))
     except SettingError as err:
@@ -199,6 +199,9 @@ class SweepScreen(Screen[None]):
         """Why the last sweep could not run ("" when it could)."""
         self.worker: Worker[None] | None = None
         """The thread running the sweep (the last one started)."""
+        self.ended: tuple[int, int, int] | None = None
+        """Set by the thread when a sweep's loop returns: (sweep number, steps done, steps);
+        fewer steps than asked when it was cancelled."""
         self._sweep_number = 0
 
     # -- layout ------------------------------------------------------------------------------
@@ -298,6 +301,7 @@ class SweepScreen(Screen[None]):
         except Exception as err:  # a bug: one line here, the traceback to the app's log
             self._report_bug(number, err)
             return
+        self.ended = (number, result.steps_done, settings.steps)
         if not worker.is_cancelled:
             self.post_message(self.Finished(number, result, problem.min_value))
 
