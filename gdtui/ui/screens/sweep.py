@@ -235,8 +235,8 @@ class SweepScreen(Screen[None]):
         optimizer = f"{scenario.optimizer} ({hyper})" if hyper else scenario.optimizer
         what = scenario.expression or scenario.loss or ""
         return Text.assemble(
-            ("sweep ", "bold"),
-            f"{scenario.name} · {what} · {optimizer} · main run lr {num(scenario.effective_lr)}",
+            ("sweep", "bold"),
+            f" · main run lr {num(scenario.effective_lr)} · {scenario.name} · {what} · {optimizer}",
             no_wrap=True,
             overflow="ellipsis",
         )
