@@ -34,7 +34,13 @@ from gdtui.ui.screens.sweep import (
     check_settings,
     default_settings,
 )
-from gdtui.ui.widgets.arithmetic import AGREES, arithmetic_lines, curvature_line, wrap_at_equals
+from gdtui.ui.widgets.arithmetic import (
+    AGREES,
+    ArithmeticView,
+    arithmetic_lines,
+    curvature_line,
+    wrap_at_equals,
+)
 from gdtui.ui.widgets.sweep_plot import (
     BOUND_MARK,
     EDGE_MARK,
@@ -236,6 +242,24 @@ async def test_bad_inputs_are_refused_inline() -> None:
         assert second.lrs[0] == pytest.approx(0.01) and second.steps == 30
 
 
+async def test_a_sweep_that_cannot_run_says_why() -> None:
+    """A start point where the loss is not finite: one line in the plot, nothing to apply."""
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settled(app)
+        broken = dataclasses.replace(app.loop.scenario, expression="log(w - 6)", loss=None)
+        app.push_screen(SweepScreen(broken, SweepSettings(1e-3, 1.0, 8, 20)))
+        await until(app, lambda: isinstance(app.screen, SweepScreen) and app.screen.error)
+        screen = app.screen
+        assert screen.error == "the loss at the start point is nan: nothing to sweep"
+        await pilot.pause()
+        assert screen.error in "\n".join(screen.query_one("#sweep-plot").plain_lines)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, SweepScreen)  # nothing applied, still here
+        assert "nothing to apply" in text_of(screen.query_one("#sweep-state", Static))
+
+
 def test_check_settings() -> None:
     ok, problems = check_settings({"lr-min": "1e-4", "lr-max": "1", "num": "64", "steps": "200"})
     assert ok == SweepSettings(1e-4, 1.0, 64, 200) and problems == {}
@@ -390,6 +414,26 @@ def test_wrap_breaks_before_equals_signs() -> None:
     assert rows[0] == "x ← x − lr·m̂/(√v̂ + ε)"
     assert all(row.startswith("    = ") for row in rows[1:])
     assert wrap_at_equals("short = 1", 50) == ["short = 1"]
+
+
+async def test_the_arithmetic_view_draws_at_its_width() -> None:
+    from textual.app import App
+
+    run = Run(get_problem("quadratic"), "sgd", 0.1, max_steps=5)
+    run.step()
+    view = ArithmeticView()
+
+    class Host(App[None]):
+        def compose(self):
+            yield view
+
+    async with Host().run_test(size=(60, 5)) as pilot:
+        view.show(None, "no step yet")
+        await pilot.pause()
+        assert view.text.strip() == "no step yet"
+        view.show(step_arithmetic(run))
+        await pilot.pause()
+        assert view.text.splitlines()[0] == f"w ← w − lr·∇ = 5.0 − 0.1 × 6.0 = 4.4  {AGREES}"
 
 
 def test_no_arithmetic_for_optimizers_without_a_short_rule() -> None:

@@ -23,20 +23,24 @@ __all__ = ["curvature_bound", "step_arithmetic"]
 def step_arithmetic(run: Run) -> StepArithmetic | None:
     """The last step of ``run`` written out and checked against torch's update.
 
-    None before the first step and for optimizers whose rule is not written out (see
-    :data:`gdtui.engine.arithmetic.EXPLAINED`). A mismatch is in the result (``matches``,
-    ``lines``), never dropped.
+    None before the first step, for optimizers whose rule is not written out (see
+    :data:`gdtui.engine.arithmetic.EXPLAINED`) and where the record lacks the state the rule
+    needs (:class:`~gdtui.engine.arithmetic.StepArithmeticError`). A mismatch is in the result
+    (``matches``, ``lines``), never dropped.
     """
-    from gdtui.engine.arithmetic import EXPLAINED, explain_step
+    from gdtui.engine.arithmetic import EXPLAINED, StepArithmeticError, explain_step
     from gdtui.engine.optimizers import get_spec
 
     record = run.last_record
     if record is None or get_spec(run.optimizer_name).name not in EXPLAINED:
         return None
     previous = run.history.record_at(record.step - 1) if record.step > 1 else None
-    return explain_step(
-        run.optimizer_name, record, run.hyper, previous=previous, names=run.param_names
-    )
+    try:
+        return explain_step(
+            run.optimizer_name, record, run.hyper, previous=previous, names=run.param_names
+        )
+    except StepArithmeticError:
+        return None
 
 
 def curvature_bound(run: Run) -> tuple[float | None, StabilityBound | None]:
