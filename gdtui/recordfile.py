@@ -32,18 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from gdtui.summaries import SUMMARY_FIELDS
+
 FORMAT = "gdtui-watch"
 VERSION = 1
-FIELDS = (
-    "grad_norm",
-    "param_norm",
-    "update_norm",
-    "ratio",
-    "cos",
-    "eff_lr_median",
-    "eff_lr_p10",
-    "eff_lr_p90",
-)
+FIELDS = SUMMARY_FIELDS
 ATTACH_FORMATS = ("summary", "table", "json")
 _RANK_NAME = re.compile(r"^(?P<stem>.+)\.rank(?P<rank>\d+)(?P<suffix>\.[^.]*)?$")
 

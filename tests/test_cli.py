@@ -777,6 +777,7 @@ class _FakeApp:
 
     made: list[dict] = []
     startup_error = None
+    internal_error: str | None = None
     return_code = 0
 
     def __init__(self, **kwargs: object) -> None:
@@ -787,25 +788,37 @@ class _FakeApp:
 
 
 @pytest.mark.parametrize("with_log", [True, False])
-def test_launch_passes_log_path_only_when_given(
+def test_launch_passes_a_log_path(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     with_log: bool,
 ) -> None:
+    """--log FILE, or a temp file that the last line names if the app hits a bug."""
     from gdtui.ui import app as app_module
 
     monkeypatch.setattr(app_module, "GdtuiApp", _FakeApp)
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True, raising=False)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(cli.tempfile, "gettempdir", lambda: str(tmp_path))
     _FakeApp.made.clear()
     log = tmp_path / "app.log"
     argv = ["launch", "saddle", "--lr", "0.5", *(["--log", str(log)] if with_log else [])]
     code, _, err = gdtui(capsys, *argv)
     assert code == 0, err
     (kwargs,) = _FakeApp.made
-    expected = {"scenario": "saddle", "overrides": kwargs["overrides"]}
-    if with_log:
-        expected["log_path"] = log
-    assert kwargs == expected
+    expected_log = log if with_log else tmp_path / f"gdtui-{os.getpid()}.log"
+    assert kwargs == {
+        "scenario": "saddle",
+        "overrides": kwargs["overrides"],
+        "log_path": expected_log,
+    }
+
+    # The app stopped on a bug: exit 1 and one line that names the log.
+    monkeypatch.setattr(_FakeApp, "internal_error", "RuntimeError: boom")
+    code, out, err = gdtui(capsys, *argv)
+    assert (code, out) == (1, "")
+    assert (
+        err == f"gdtui: internal error: RuntimeError: boom (traceback written to {expected_log})\n"
+    )
     assert kwargs["overrides"]["lr"] == 0.5

@@ -28,16 +28,8 @@ from typing import Generic, TypeVar
 import numpy as np
 import torch
 
-SUMMARY_FIELDS = (
-    "grad_norm",
-    "param_norm",
-    "update_norm",
-    "ratio",
-    "cos",
-    "eff_lr_median",
-    "eff_lr_p10",
-    "eff_lr_p90",
-)
+from gdtui.summaries import SUMMARY_FIELDS as SUMMARY_FIELDS  # re-exported
+
 SAMPLE_LIMIT = 1024
 _QUANTILES = (0.5, 0.1, 0.9)  # in SUMMARY_FIELDS order
 
