@@ -28,7 +28,7 @@ from textual.worker import get_current_worker
 
 from gdtui.settings import SettingError, parse_lr
 from gdtui.ui import partial_update
-from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit
+from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit, SetLr
 from gdtui.ui.descent import DescentLoop, one_line
 from gdtui.ui.messages import (
     Catalog,
@@ -44,6 +44,7 @@ from gdtui.ui.widgets.controls import SPEEDS
 if TYPE_CHECKING:
     from gdtui.scenario import Scenario
     from gdtui.ui.screens.attach import AttachScreen
+    from gdtui.ui.screens.sweep import SweepScreen
 
 partial_update.install()  # before any app draws; on_mount says so if it is off
 
@@ -73,6 +74,7 @@ class GdtuiCommands(Provider):
             ("Show / hide controls", lambda: main.action_panel("controls"), "c"),
             ("Show / hide landscape", lambda: main.action_panel("landscape"), "g"),
             ("Show / hide backprop vs optimizer", lambda: main.action_panel("panels"), "b"),
+            ("Learning-rate sweep of this scenario…", app.action_sweep, "w"),
             ("Help: keys", app.action_help, "?"),
         ]
         catalog = app.catalog
@@ -136,6 +138,7 @@ class GdtuiApp(App[int]):
         Binding("o", "open", "open", show=False),
         Binding("e", "export", "export", show=False),
         Binding("ctrl+s", "screenshot", "svg", show=False),
+        Binding("w", "sweep", "sweep", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
     ]
@@ -328,6 +331,22 @@ class GdtuiApp(App[int]):
             return
         screen = OpenScenarioScreen(list(self.catalog.scenarios), self.export_dir)
         self.push_screen(screen, lambda choice: choice and self.open_scenario(choice))
+
+    def action_sweep(self) -> None:
+        """A learning-rate sweep of the current scenario, on its own screen."""
+        from gdtui.ui.screens.sweep import SweepScreen
+
+        scenario = self.loop.scenario
+        if scenario is None:
+            self.notify_line("still loading torch…", "warning")
+            return
+        if isinstance(self.screen, MainScreen):
+            self.push_screen(SweepScreen(scenario, deterministic=self.deterministic))
+
+    def on_sweep_screen_lr_chosen(self, message: SweepScreen.LrChosen) -> None:
+        """The sweep's suggested rate, for the main run (no reset)."""
+        self.send(SetLr(message.lr))
+        self.notify_line(f"learning rate {message.lr:.6g}: {message.rule}")
 
     def open_scenario(self, spec: str) -> None:
         """Open a scenario by name or path (errors leave the current run as it is)."""

@@ -19,6 +19,12 @@ KEYS: list[tuple[str, str]] = [
     ("f", "speed: 1, 10, 100 steps/s, as fast as it goes"),
     ("s", "place the start: arrows move it, enter applies, esc cancels (or click the map)"),
     ("o", "open a scenario (built-ins and .toml files here)"),
+    ("w", "learning-rate sweep of this scenario: loss by rate, edge, bound, a suggested rate"),
+    (
+        "  a",
+        "in the sweep: apply the suggested rate to the run; tab edits the range, enter "
+        "sweeps again, esc / q close the sweep (and stop it)",
+    ),
     ("e", "export the run's records (JSONL; CSV from the command palette)"),
     ("ctrl+s", "save an SVG screenshot"),
     ("c  g  b", "show / hide: controls, landscape, backprop vs optimizer"),
