@@ -271,6 +271,15 @@ class GdtuiApp(App[int]):
 
     # -- app-wide actions --------------------------------------------------------------------------
 
+    def action_command_palette(self) -> None:
+        """The command palette, guarded against a Textual bug (see ``screens/palette.py``)."""
+        from textual.command import CommandPalette
+
+        from gdtui.ui.screens.palette import GuardedCommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(GuardedCommandPalette(id="--command-palette"))
+
     def action_help(self) -> None:
         """The keys."""
         from gdtui.ui.screens.help import HelpScreen

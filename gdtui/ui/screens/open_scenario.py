@@ -30,6 +30,7 @@ class OpenScenarioScreen(ModalScreen[str | None]):
         super().__init__()
         self.builtins = builtins
         self.folder = folder or Path.cwd()
+        self._answered = False
 
     def compose(self) -> ComposeResult:
         """Built-ins first, then the folder's .toml files."""
@@ -53,8 +54,16 @@ class OpenScenarioScreen(ModalScreen[str | None]):
         """Return the chosen scenario."""
         option_id = event.option.id or ""
         kind, _, value = option_id.partition(":")
-        self.dismiss(value if kind in ("builtin", "file") else None)
+        self._answer(value if kind in ("builtin", "file") else None)
 
     def action_dismiss_none(self) -> None:
         """Cancel."""
-        self.dismiss(None)
+        self._answer(None)
+
+    def _answer(self, choice: str | None) -> None:
+        # Enter pressed twice (or Enter then esc) before the screen is gone would dismiss it
+        # twice, and the second pop takes the main screen with it (ScreenStackError).
+        if self._answered:
+            return
+        self._answered = True
+        self.dismiss(choice)
