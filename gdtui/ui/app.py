@@ -22,6 +22,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.message import Message
 from textual.worker import get_current_worker
 
+from gdtui.safetext import visible
 from gdtui.settings import SettingError, parse_lr
 from gdtui.ui import partial_update
 from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from gdtui.scenario import Scenario
 
 partial_update.install()  # before any app draws; on_mount says so if it is off
+
+NOTICE_LIMIT = 400
+"""Most characters of a one-line notice (``notify_line``); longer ones are cut."""
 
 
 class GdtuiCommands(Provider):
@@ -256,7 +260,12 @@ class GdtuiApp(App[int]):
             self.log.error(f"could not write {self.log_path}: {one_line(err)}")
 
     def notify_line(self, text: str, severity: Severity = "information") -> None:
-        """Tell the user one line (toasts are off in deterministic mode)."""
+        """Tell the user one line (toasts are off in deterministic mode).
+
+        The text often quotes a file or the user (names, paths, formulas): control characters
+        are made visible and huge text is cut (``safetext.visible``).
+        """
+        text = visible(text, NOTICE_LIMIT)
         self.last_notice = text
         if not self.deterministic:
             self.notify(text, severity=severity, timeout=6, markup=False)

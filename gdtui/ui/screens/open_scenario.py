@@ -12,6 +12,8 @@ from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from gdtui.safetext import visible
+
 
 class OpenScenarioScreen(ModalScreen[str | None]):
     """Pick a scenario; dismisses with its name or path (None if cancelled)."""
@@ -33,9 +35,13 @@ class OpenScenarioScreen(ModalScreen[str | None]):
         self._answered = False
 
     def compose(self) -> ComposeResult:
-        """Built-ins first, then the folder's .toml files."""
+        """Built-ins first, then the folder's .toml files.
+
+        Names and titles are shown with control characters made visible: a file name holding
+        ``ESC ] 0 ; … BEL`` must not retitle the terminal, nor a newline break the list.
+        """
         options: list[Option] = [
-            Option(Text(f"{name:24s} {title}"), id=f"builtin:{name}")
+            Option(Text(f"{visible(name, 60):24s} {visible(title, 100)}"), id=f"builtin:{name}")
             for name, title in self.builtins
         ]
         try:
@@ -43,7 +49,8 @@ class OpenScenarioScreen(ModalScreen[str | None]):
         except OSError:
             files = []
         options += [
-            Option(Text(f"{p.name:24s} ({self.folder})"), id=f"file:{p}") for p in files[:200]
+            Option(Text(f"{visible(p.name, 60):24s} ({visible(self.folder, 100)})"), id=f"file:{p}")
+            for p in files[:200]
         ]
         with Vertical() as box:
             box.border_title = "open a scenario"
