@@ -162,3 +162,149 @@ def test_notice_text_is_cut(make_app) -> None:
     assert app.last_notice is not None
     assert len(app.last_notice) < 500
     assert app.last_notice.endswith("(1000000 characters)")
+
+
+# -- 2. signals: the terminal restored, the exit code says which ------------------------------
+
+
+def launch_in_pty(args: list[str], env: dict[str, str] | None = None, size=(100, 30)):
+    """Start ``python -m gdtui ARGS`` in a pseudo-terminal; return (pid, fd)."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import sys
+    import termios
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of its own
+        os.environ.update(
+            {"TERM": "xterm-256color", "COLUMNS": str(size[0]), "LINES": str(size[1])}
+        )
+        os.environ.pop("NO_COLOR", None)
+        os.environ.update(env or {})
+        os.execv(sys.executable, [sys.executable, "-m", "gdtui", *args])
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    return pid, fd
+
+
+def read_pty(fd: int, until: Callable[[bytes], bool], seen: bytearray, timeout: float) -> bool:
+    """Append what the program writes to ``seen`` until ``until(seen)`` or EOF or timeout."""
+    import os
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not until(bytes(seen)):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready_fds, _, _ = select.select([fd], [], [], min(left, 0.1))
+        if ready_fds:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the child has gone and closed the terminal
+                return until(bytes(seen))
+            if not chunk:
+                return until(bytes(seen))
+            seen.extend(chunk)
+    return True
+
+
+def wait_exit(pid: int, timeout: float = 20) -> int:
+    """The child's exit code (it is killed after ``timeout`` seconds)."""
+    import os
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    raise AssertionError("the app did not exit after the signal")
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_restores_the_terminal_and_sets_the_exit_code(tmp_path, signame) -> None:
+    """kill -TERM / -HUP / -INT on ``gdtui launch``: the alternate screen is left, mouse reporting
+    is off, the cursor is shown, and the exit code is 128 + the signal (130 for SIGINT)."""
+    import os
+    import signal
+
+    sig = getattr(signal, signame)
+    pid, fd = launch_in_pty(["launch", "seed-example", "--log", str(tmp_path / "log")])
+    seen = bytearray()
+    try:
+        # The status line shows the loaded run: the app is mounted and torch has loaded.
+        assert read_pty(fd, lambda b: b"step 0/200" in b, seen, 60), bytes(seen[-400:])
+        assert read_pty(fd, lambda b: False, seen, 1.0) is False  # let it settle
+        assert b"\x1b[?1049h" in seen and b"\x1b[?1000h" in seen  # it did take the terminal
+        os.kill(pid, sig)
+        read_pty(fd, lambda b: False, seen, 15)  # to EOF
+        code = wait_exit(pid)
+    finally:
+        os.close(fd)
+    tail = bytes(seen[seen.rfind(b"\x1b[?1049h") :])
+    assert b"\x1b[?1049l" in tail, tail[-400:]
+    assert tail.rfind(b"\x1b[?1000l") > tail.rfind(b"\x1b[?1000h"), tail[-400:]
+    assert tail.rfind(b"\x1b[?25h") > tail.rfind(b"\x1b[?25l"), tail[-400:]
+    assert code == 128 + int(sig)
+
+
+class _Tty:
+    """A stream that says whether it is a terminal."""
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+@pytest.mark.parametrize(
+    ("tty_in", "tty_out", "term", "refused_with"),
+    [
+        (True, True, "xterm-256color", None),
+        (True, True, "dumb", "TERM=dumb"),
+        (True, True, "", "TERM is not set"),
+        (True, True, None, "TERM is not set"),
+        (False, True, "xterm", "needs a terminal (stdin and stdout)"),
+        (True, False, "xterm", "needs a terminal (stdin and stdout)"),
+    ],
+)
+def test_check_terminal(tty_in, tty_out, term, refused_with) -> None:
+    """TERM=dumb, no TERM or no terminal: one line that points at ``gdtui run``."""
+    from gdtui.ui.terminal import check_terminal
+
+    env = {} if term is None else {"TERM": term}
+    line = check_terminal(_Tty(tty_in), _Tty(tty_out), env)
+    if refused_with is None:
+        assert line is None
+    else:
+        assert line is not None and refused_with in line and "gdtui run" in line
+        assert "\n" not in line
+
+
+def test_check_terminal_accepts_textual_serve() -> None:
+    """A process driven by ``gdtui serve`` has pipes, not a terminal, and is accepted."""
+    from gdtui.serve import _WEB_DRIVER
+    from gdtui.ui.terminal import check_terminal
+
+    assert check_terminal(_Tty(False), _Tty(False), {"TEXTUAL_DRIVER": _WEB_DRIVER}) is None
+
+
+def test_check_terminal_imports_neither_torch_nor_textual() -> None:
+    """The CLI calls it before anything heavy loads."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gdtui.ui.terminal; "
+        "print(sorted(m for m in ('torch', 'textual') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

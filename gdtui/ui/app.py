@@ -36,6 +36,7 @@ from gdtui.ui.messages import (
     StartupFailed,
 )
 from gdtui.ui.screens.main import MainScreen
+from gdtui.ui.terminal import exit_code_for_signal, install_exit_signals, signal_name
 from gdtui.ui.widgets.controls import SPEEDS
 
 if TYPE_CHECKING:
@@ -164,6 +165,8 @@ class GdtuiApp(App[int]):
         self.internal_error: str | None = None
         """One line about a bug that stopped the app (exit code 1; the log has the traceback)."""
         self.last_notice: str | None = None
+        self.stopped_by_signal: int | None = None
+        """SIGTERM, SIGHUP or SIGINT when one ended the app (return code ``128 + signal``)."""
         self._speed_index = next(
             (i for i, (_, s) in enumerate(SPEEDS) if s == speed), len(SPEEDS) - 1
         )
@@ -182,12 +185,21 @@ class GdtuiApp(App[int]):
         return screen
 
     def on_mount(self) -> None:
-        """Say so when the partial-update patch is off (an unpinned Textual)."""
+        """Leave cleanly on SIGTERM/SIGHUP/SIGINT; say so when the partial-update patch is off."""
+        if not self.is_headless:  # tests keep pytest's own Ctrl+C
+            install_exit_signals(self.exit_on_signal)
         if not partial_update.install():
             self.log_note(
                 f"partial-update patch is off: Textual {textual.__version__} is not "
                 f"{partial_update.PATCHED_VERSION}; whole rows are rewritten (more bytes)"
             )
+
+    def exit_on_signal(self, signum: int) -> None:
+        """Exit through the normal path (the terminal restored) with code ``128 + signum``."""
+        if self.stopped_by_signal is None:
+            self.stopped_by_signal = signum
+            self.log_note(f"{signal_name(signum)}: exiting")
+        self.exit(return_code=exit_code_for_signal(signum))
 
     # -- the descent worker ----------------------------------------------------------------------
 
