@@ -6,6 +6,7 @@ and the ``--record`` file.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,7 @@ def test_notice_text_is_cut(make_app) -> None:
 
 
 def launch_in_pty(args: list[str], env: dict[str, str] | None = None, size=(100, 30)):
-    """Start ``python -m gdtui ARGS`` in a pseudo-terminal; return (pid, fd)."""
+    """Start ``python ARGS`` (e.g. ``-m gdtui launch``) in a pseudo-terminal; return (pid, fd)."""
     import fcntl
     import os
     import pty
@@ -183,7 +184,7 @@ def launch_in_pty(args: list[str], env: dict[str, str] | None = None, size=(100,
         )
         os.environ.pop("NO_COLOR", None)
         os.environ.update(env or {})
-        os.execv(sys.executable, [sys.executable, "-m", "gdtui", *args])
+        os.execv(sys.executable, [sys.executable, *args])
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
     return pid, fd
 
@@ -236,7 +237,9 @@ def test_a_signal_restores_the_terminal_and_sets_the_exit_code(tmp_path, signame
     import signal
 
     sig = getattr(signal, signame)
-    pid, fd = launch_in_pty(["launch", "seed-example", "--log", str(tmp_path / "log")])
+    pid, fd = launch_in_pty(
+        ["-m", "gdtui", "launch", "seed-example", "--log", str(tmp_path / "log")]
+    )
     seen = bytearray()
     try:
         # The status line shows the loaded run: the app is mounted and torch has loaded.
@@ -308,3 +311,159 @@ def test_check_terminal_imports_neither_torch_nor_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- 5. --record: every step, as it happens ---------------------------------------------------
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every line of a JSONL file, each one asserted to be complete JSON."""
+    text = path.read_text(encoding="utf-8")
+    assert text == "" or text.endswith("\n"), "a half-written last line"
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def cli_jsonl(capsys, scenario: str) -> list[dict]:
+    """What ``gdtui run SCENARIO --format jsonl`` prints, parsed."""
+    from gdtui.cli import main
+
+    capsys.readouterr()
+    assert main(["run", scenario, "--format", "jsonl"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+@pytest.mark.parametrize("scenario", ["seed-example", "lr-too-large"])
+def test_step_recorder_writes_what_gdtui_run_prints(tmp_path, capsys, scenario) -> None:
+    """A Run stepped to its end through the recorder: the file is ``gdtui run --format jsonl``
+    line for line, the last (diverged) status and reason included."""
+    from gdtui.scenario import load_scenario
+    from gdtui.ui.recorder import RecordAppender, StepRecorder
+
+    path = tmp_path / "rec.jsonl"
+    recorder = StepRecorder(RecordAppender(path))
+    run = load_scenario(scenario).build_run()
+    recorder.attach(run)
+    for _ in run.steps():
+        pass
+    recorder.close()
+    expected = cli_jsonl(capsys, scenario)
+    assert len(expected) > 10
+    assert read_jsonl(path) == expected
+
+
+def test_appender_writes_within_the_flush_interval(tmp_path) -> None:
+    """Lines reach the file within the interval, without a close, and are whole."""
+    import time
+
+    from gdtui.ui.recorder import RecordAppender
+
+    path = tmp_path / "rec.jsonl"
+    appender = RecordAppender(path, flush_interval=0.2)
+    try:
+        for step in range(1, 4):
+            appender.write({"step": step})
+        assert path.read_bytes() == b""  # kept in memory until the flush thread writes
+        deadline = time.monotonic() + 0.5
+        while path.read_bytes().count(b"\n") < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert read_jsonl(path) == [{"step": 1}, {"step": 2}, {"step": 3}]
+    finally:
+        appender.close()
+    appender.write({"step": 4})  # after close: dropped, no error
+    assert read_jsonl(path) == [{"step": 1}, {"step": 2}, {"step": 3}]
+
+
+def test_appender_appends_and_keeps_lines_whole_across_threads(tmp_path) -> None:
+    """Eight threads × 2000 lines into a file that already holds one: every line whole, in
+    each thread's order."""
+    import threading
+
+    from gdtui.ui.recorder import RecordAppender
+
+    path = tmp_path / "rec.jsonl"
+    path.write_text('{"before": true}\n')
+    appender = RecordAppender(path, flush_interval=0.01)
+
+    def writer(k: int) -> None:
+        for i in range(2000):
+            appender.write({"thread": k, "i": i, "pad": "x" * (i % 50)})
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    appender.close()
+    rows = read_jsonl(path)
+    assert rows[0] == {"before": True}
+    assert len(rows) == 1 + 8 * 2000
+    for k in range(8):
+        assert [r["i"] for r in rows[1:] if r["thread"] == k] == list(range(2000))
+
+
+def test_appender_refuses_a_folder_and_reports_a_full_disk(tmp_path) -> None:
+    """A folder or a missing folder: RecordError (one line); a full disk: one line, once."""
+    from gdtui.ui.recorder import RecordAppender, RecordError
+
+    with pytest.raises(RecordError, match="is a folder"):
+        RecordAppender(tmp_path)
+    with pytest.raises(RecordError, match="No such file"):
+        RecordAppender(tmp_path / "missing" / "rec.jsonl")
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full")
+    errors: list[str] = []
+    appender = RecordAppender("/dev/full", on_error=errors.append)
+    appender.write({"step": 1})
+    appender.flush()
+    appender.write({"step": 2})
+    appender.close()
+    assert len(errors) == 1 and "No space left on device" in errors[0]
+    assert "\n" not in errors[0]
+    assert appender.error == errors[0]
+
+
+RECORDING_APP = """
+import sys
+from gdtui.ui.app import GdtuiApp
+from gdtui.ui.recorder import RecordAppender
+
+app = GdtuiApp("adam-rosenbrock", {"steps": 100000}, autostart=True, speed=100.0,
+               record=RecordAppender(sys.argv[1]))
+app.run()
+sys.exit(app.return_code or 0)
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP", "SIGINT"])
+def test_a_signal_leaves_a_record_file_with_every_completed_step(tmp_path, signame) -> None:
+    """The app records at 100 steps/s; kill it: the file holds steps 1…N, whole lines, the same
+    records a plain Run computes, and N is at least the step the screen last showed."""
+    import os
+    import re
+    import signal
+
+    from gdtui.scenario import resolve_scenario
+
+    sig = getattr(signal, signame)
+    path = tmp_path / "rec.jsonl"
+    path.write_text("")
+    pid, fd = launch_in_pty(["-c", RECORDING_APP, str(path)])
+    seen = bytearray()
+    try:
+        assert read_pty(fd, lambda b: re.search(rb"step [1-9]\d\d+/", b), seen, 60), bytes(
+            seen[-300:]
+        )
+        shown = max(int(m) for m in re.findall(rb"step (\d+)/", bytes(seen)))
+        os.kill(pid, sig)
+        read_pty(fd, lambda b: False, seen, 15)
+        code = wait_exit(pid)
+    finally:
+        os.close(fd)
+    assert code == 128 + int(sig)
+    rows = read_jsonl(path)
+    assert len(rows) >= shown >= 100
+    assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
+    run = resolve_scenario("adam-rosenbrock", {"steps": 100000}).build_run()
+    names = run.param_names
+    for row in rows:
+        assert row == run.step().to_dict(names)

@@ -32,9 +32,11 @@ from gdtui.ui.messages import (
     EngineReady,
     InternalError,
     Notice,
+    RunStarted,
     Severity,
     StartupFailed,
 )
+from gdtui.ui.recorder import RecordAppender, StepRecorder
 from gdtui.ui.screens.main import MainScreen
 from gdtui.ui.terminal import exit_code_for_signal, install_exit_signals, signal_name
 from gdtui.ui.widgets.controls import SPEEDS
@@ -120,6 +122,8 @@ class GdtuiApp(App[int]):
         deterministic: no toasts, no cursor blink, no animation (snapshots, screenshots).
         log_path: a file that gets the traceback of any internal error (appended), and notes
             such as the partial-update patch being off; ``textual.log`` always gets them.
+        record: ``--record``: an open :class:`~gdtui.ui.recorder.RecordAppender` that gets every
+            step of every run as a JSON line; the app closes it when it exits.
     """
 
     CSS_PATH = "app.tcss"
@@ -145,6 +149,7 @@ class GdtuiApp(App[int]):
         export_dir: str | Path | None = None,
         deterministic: bool = False,
         log_path: Path | None = None,
+        record: RecordAppender | None = None,
     ) -> None:
         super().__init__()
         self.loop = DescentLoop(
@@ -172,6 +177,10 @@ class GdtuiApp(App[int]):
         )
         if deterministic:
             self.animation_level = "none"
+        self.recorder = StepRecorder(record) if record is not None else None
+        """Writes every step to the ``--record`` file (None: not recording)."""
+        if record is not None and record.on_error is None:
+            record.on_error = lambda line: self.post_message(Notice(line, "error"))
 
     def get_default_screen(self) -> MainScreen:
         """The main screen is the bottom of the stack."""
@@ -226,13 +235,18 @@ class GdtuiApp(App[int]):
         The screen draws what concerns it; the message then bubbles up to the app, which
         handles what every screen shares (notices, errors, the catalog).
         """
+        if self.recorder is not None and isinstance(message, RunStarted):
+            # Still in the worker, before the new run's first step: record all its steps.
+            self.recorder.attach(self.loop.run_obj)
         stack = self.screen_stack  # read from the worker thread: no assertion here
         target = stack[0] if stack and isinstance(stack[0], MainScreen) else self
         target.post_message(message)  # while the app closes there may be no screen left
 
     def on_unmount(self) -> None:
-        """Stop the descent thread promptly."""
+        """Stop the descent thread promptly; write and close the record file."""
         self.loop.send(Quit())
+        if self.recorder is not None:
+            self.recorder.close()
 
     def on_engine_ready(self, message: EngineReady) -> None:
         """torch has loaded: remember what can be chosen (the command palette lists it)."""
