@@ -467,3 +467,35 @@ def test_a_signal_leaves_a_record_file_with_every_completed_step(tmp_path, signa
     names = run.param_names
     for row in rows:
         assert row == run.step().to_dict(names)
+
+
+# -- 4. terminals: tiny, resized, hammered, NO_COLOR, --ascii ---------------------------------
+
+
+def outside_ascii_glyphs(text: str) -> set[str]:
+    """The braille, box-drawing, block and shape characters in ``text``."""
+    return {
+        ch
+        for ch in text
+        if 0x2500 <= ord(ch) <= 0x25FF or 0x2800 <= ord(ch) <= 0x28FF or ord(ch) >= 0x1FB00
+    }
+
+
+async def test_ascii_draws_no_braille_box_or_block_characters(make_app) -> None:
+    """``--ascii``: Rosenbrock after 300 steps (bands, path, shading, borders), the help and
+    the picker, in plain characters; without it the same screen uses them."""
+    for flag in (False, True):
+        app = make_app("adam-rosenbrock", initial_steps=300, ascii=flag)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(app)
+            texts = [screen_text(app)]
+            for key in ("question_mark", "escape", "o", "escape", "ctrl+p"):
+                await pilot.press(key)
+                await pilot.pause()
+                texts.append(screen_text(app))
+            glyphs = outside_ascii_glyphs("".join(texts))
+            if flag:
+                assert glyphs == set(), glyphs
+                assert "+" in texts[0] and "|" in texts[0]  # the borders are still drawn
+            else:
+                assert {"─", "╭"} <= glyphs and any(0x2800 < ord(g) < 0x2900 for g in glyphs)

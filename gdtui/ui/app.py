@@ -10,7 +10,7 @@ the one-line notices and the log.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.filter import LineFilter
 from textual.message import Message
 from textual.worker import get_current_worker
 
@@ -122,6 +123,8 @@ class GdtuiApp(App[int]):
         deterministic: no toasts, no cursor blink, no animation (snapshots, screenshots).
         log_path: a file that gets the traceback of any internal error (appended), and notes
             such as the partial-update patch being off; ``textual.log`` always gets them.
+        ascii: ``--ascii``: draw without braille, box-drawing or block characters (a line filter
+            on everything drawn, see ``ascii_filter.py``).
         record: ``--record``: an open :class:`~gdtui.ui.recorder.RecordAppender` that gets every
             step of every run as a JSON line; the app closes it when it exits.
     """
@@ -150,8 +153,15 @@ class GdtuiApp(App[int]):
         deterministic: bool = False,
         log_path: Path | None = None,
         record: RecordAppender | None = None,
+        ascii: bool = False,
     ) -> None:
         super().__init__()
+        self.ascii = ascii
+        self._ascii_filter: LineFilter | None = None
+        if ascii:
+            from gdtui.ui.ascii_filter import AsciiFilter
+
+            self._ascii_filter = AsciiFilter()
         self.loop = DescentLoop(
             self._from_worker,
             scenario,
@@ -185,6 +195,13 @@ class GdtuiApp(App[int]):
     def get_default_screen(self) -> MainScreen:
         """The main screen is the bottom of the stack."""
         return MainScreen(speed_index=self._speed_index, deterministic=self.deterministic)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters (``NO_COLOR``'s among them), then ``--ascii``'s."""
+        filters = super().get_line_filters()
+        if self._ascii_filter is None:
+            return filters
+        return [*filters, self._ascii_filter]
 
     @property
     def main_screen(self) -> MainScreen:
