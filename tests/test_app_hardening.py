@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -499,3 +500,94 @@ async def test_ascii_draws_no_braille_box_or_block_characters(make_app) -> None:
                 assert "+" in texts[0] and "|" in texts[0]  # the borders are still drawn
             else:
                 assert {"─", "╭"} <= glyphs and any(0x2800 < ord(g) < 0x2900 for g in glyphs)
+
+
+@pytest.mark.parametrize("size", [(20, 5), (1, 1), (59, 40), (200, 15)])
+async def test_a_tiny_terminal_shows_the_notice(make_app, size) -> None:
+    """Below 60×16 the panels give way to one notice; the app keeps running and steps."""
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await ready(app)
+        assert app.main_screen.has_class("-too-small")
+        if size[0] * size[1] >= 100:
+            assert "too small" in screen_text(app).replace("\n", " ")
+        await pilot.press("n")
+        await until(app, lambda: app.main_screen.snapshot.step == 1)
+        await pilot.resize_terminal(100, 30)
+        await until(app, lambda: not app.main_screen.has_class("-too-small"))
+        await until(app, lambda: "step 1/200" in screen_text(app))
+
+
+async def test_a_storm_of_resizes_leaves_a_correct_layout(make_app) -> None:
+    """60 random sizes from 1×1 to 220×70, then 100×30: the full layout, and ``n`` steps."""
+    rng = random.Random(10)
+    app = make_app("adam-rosenbrock")
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(app)
+        for _ in range(60):
+            await pilot.resize_terminal(rng.randint(1, 220), rng.randint(1, 70))
+            if rng.random() < 0.3:
+                await pilot.pause()
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert app.return_code is None
+        await pilot.press("n")
+        await until(app, lambda: app.main_screen.snapshot.step == 1)
+        await until(app, lambda: "step 1/" in screen_text(app))
+        main = app.main_screen
+        assert not main.has_class("-too-small")
+        landscape = main.query_one("#landscape")
+        assert landscape.size.width > 10 and landscape.size.height > 5
+        assert main.query_one("#loss").size.width > 10
+
+
+STORM_KEYS = [
+    *"nrlfscgbo",
+    "space",
+    "plus",
+    "minus",
+    "escape",
+    "enter",
+    "up",
+    "down",
+    "left",
+    "right",
+    "tab",
+    "shift+tab",
+    "question_mark",
+    "ctrl+p",
+    "pagedown",
+    "pageup",
+    "backspace",
+    "e",
+    "ctrl+s",
+    *"0123456789.x",
+]
+
+
+async def test_a_storm_of_random_keys_leaves_a_responsive_app(make_app) -> None:
+    """400 seeded keys from the app's bindings (and some typing), without waiting between them:
+    the app survives, closes its modals on esc, and then opens a scenario and steps."""
+    rng = random.Random(7)
+    app = make_app("adam-rosenbrock")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app)
+        for i in range(400):
+            app.post_message(events.Key(rng.choice(STORM_KEYS), None))
+            if i % 25 == 0:
+                await pilot.pause()
+        await pilot.pause()
+        for _ in range(6):
+            await pilot.press("escape")
+        await until(app, lambda: len(app.screen_stack) == 1)
+        assert app.return_code is None
+        generation = app.main_screen.info.generation
+        app.open_scenario("seed-example")
+        await until(app, lambda: app.main_screen.info.generation > generation)
+        await until(
+            app, lambda: app.main_screen.snapshot.generation == app.main_screen.info.generation
+        )
+        app.set_focus(None)
+        await pilot.press("n")
+        await until(app, lambda: app.main_screen.snapshot.step == 1)
+        await until(app, lambda: "step 1/200" in screen_text(app))

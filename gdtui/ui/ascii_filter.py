@@ -4,8 +4,11 @@ Some terminals and fonts lack the glyphs the plots and panels use: braille dots 
 quadrant blocks (plotext's ``hd`` lines), half blocks (the landscape's shading), box drawing
 (borders, tables) and a few geometric shapes (markers). :class:`AsciiFilter` is a Textual line
 filter that the app applies to every line it draws, so every widget — borders, plots, panels,
-the help, the pickers — comes out in characters every font has. Colours are kept; a half-block
-cell keeps its background colour (the landscape's shading stays, at half the vertical detail).
+the help, the pickers — comes out in characters every font has. Colours are kept. A half block
+on a background of its own (the landscape's shading: two samples per cell) becomes a space that
+keeps that background (half the vertical detail); a half block on the widget's background is part
+of a line and becomes ``-`` or ``_``. Path markers stay apart: ``·`` trail, ``o`` step, ``O``
+start, ``*`` minimum, ``@`` current.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import unicodedata
 from functools import lru_cache
 
 from rich.segment import Segment
+from rich.style import Style
 from textual.color import Color
 from textual.filter import LineFilter
 
@@ -23,9 +27,9 @@ __all__ = ["AsciiFilter", "ascii_table", "to_ascii"]
 # and the sextants of "Symbols for Legacy Computing" (plotext's fhd marker).
 _RANGES = ((0x2500, 0x25FF), (0x2800, 0x28FF), (0x1FB00, 0x1FBFF))
 _SPECIFIC = {
-    "•": "o",
-    "●": "o",
-    "○": "o",
+    "•": "o",  # a step of the path
+    "●": "@",  # the current point
+    "○": "O",  # the start
     "◆": "x",
     "◇": "x",
     "■": "#",
@@ -43,8 +47,8 @@ _SPECIFIC = {
     "░": ".",
     "▒": ":",
     "▓": "#",
-    "▀": " ",  # the shading keeps its background colour
-    "▄": " ",
+    "▀": "-",  # a line drawn with half blocks; shading cells are handled apart
+    "▄": "_",
     "⠀": " ",  # blank braille
 }
 
@@ -104,4 +108,16 @@ class AsciiFilter(LineFilter):
     def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
         """Replace the glyphs of one line."""
         table = ascii_table()
-        return [Segment(text.translate(table), style, control) for text, style, control in segments]
+        out = []
+        for text, style, control in segments:
+            if ("▀" in text or "▄" in text) and _is_shading(style, background):
+                text = text.replace("▀", " ").replace("▄", " ")
+            out.append(Segment(text.translate(table), style, control))
+        return out
+
+
+def _is_shading(style: Style | None, background: Color) -> bool:
+    """A half block whose background differs from the widget's: a two-colour shading cell."""
+    if style is None or style.bgcolor is None:
+        return False
+    return Color.from_rich_color(style.bgcolor) != background
