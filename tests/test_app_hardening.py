@@ -591,3 +591,41 @@ async def test_a_storm_of_random_keys_leaves_a_responsive_app(make_app) -> None:
         await pilot.press("n")
         await until(app, lambda: app.main_screen.snapshot.step == 1)
         await until(app, lambda: "step 1/200" in screen_text(app))
+
+
+async def test_no_color_draws_in_greys_only(make_app, monkeypatch) -> None:
+    """``NO_COLOR``: every colour on the screen (plots, shading, panels) is a grey."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app("adam-rosenbrock", initial_steps=300)
+    async with app.run_test(size=(120, 40)):
+        await ready(app)
+        colours = set()
+        for strip in app.screen._compositor.render_strips():
+            for segment in strip:
+                style = segment.style
+                for colour in (style.color, style.bgcolor) if style else ():
+                    if colour is not None and colour.triplet is not None:
+                        colours.add(tuple(colour.triplet))
+        assert len(colours) > 3  # the shading is still there, in shades of grey
+        assert all(r == g == b for r, g, b in colours), sorted(colours)[:5]
+
+
+@pytest.mark.parametrize("key", ["n", "space", "question_mark", "ctrl+p", "shift+tab", "+", "f1"])
+def test_screenshot_press_accepts_key_names(key) -> None:
+    """Textual's key names pass."""
+    from gdtui.ui.screenshot import unknown_key
+
+    assert unknown_key(["n", key]) is None
+
+
+@pytest.mark.parametrize("key", ["frobnicate", "ctrl+frob", "foo+n", "", "\x1b[2J"])
+def test_screenshot_press_refuses_unknown_keys(key, tmp_path) -> None:
+    """``screenshot --press frobnicate``: one line, before the app starts."""
+    from gdtui.ui.screenshot import save_screenshot, unknown_key
+
+    line = unknown_key(["n", key])
+    assert line is not None and line.startswith("--press ") and "not a key name" in line
+    assert no_controls(line)
+    with pytest.raises(ValueError, match="not a key name"):
+        save_screenshot("seed-example", 0, (80, 24), tmp_path / "x.svg", press=[key])
+    assert not (tmp_path / "x.svg").exists()
