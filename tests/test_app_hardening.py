@@ -513,6 +513,9 @@ async def test_a_tiny_terminal_shows_the_notice(make_app, size) -> None:
             assert "too small" in screen_text(app).replace("\n", " ")
         await pilot.press("n")
         await until(app, lambda: app.main_screen.snapshot.step == 1)
+        for key in ("question_mark", "escape", "o", "escape", "ctrl+p", "escape"):
+            await pilot.press(key)  # the modals open and close at this size too
+        await until(app, lambda: len(app.screen_stack) == 1)
         await pilot.resize_terminal(100, 30)
         await until(app, lambda: not app.main_screen.has_class("-too-small"))
         await until(app, lambda: "step 1/200" in screen_text(app))
@@ -629,3 +632,25 @@ def test_screenshot_press_refuses_unknown_keys(key, tmp_path) -> None:
     with pytest.raises(ValueError, match="not a key name"):
         save_screenshot("seed-example", 0, (80, 24), tmp_path / "x.svg", press=[key])
     assert not (tmp_path / "x.svg").exists()
+
+
+@pytest.mark.parametrize("modal_key", ["o", "question_mark", "ctrl+p"])
+async def test_resizes_with_a_modal_open(make_app, modal_key) -> None:
+    """The picker, the help and the palette through 20 random sizes down to 1×1 (the picker's
+    list once crashed on a width of 0), then closed: the app steps."""
+    rng = random.Random(3)
+    app = make_app()
+    async with app.run_test(size=SMALL) as pilot:
+        await ready(app)
+        await pilot.press(modal_key)
+        await until(app, lambda: len(app.screen_stack) == 2)
+        for size in [(1, 1), (2, 2), (5, 3)] + [
+            (rng.randint(1, 150), rng.randint(1, 50)) for _ in range(17)
+        ]:
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+        await pilot.resize_terminal(100, 30)
+        await pilot.press("escape")
+        await until(app, lambda: len(app.screen_stack) == 1)
+        await pilot.press("n")
+        await until(app, lambda: "step 1/200" in screen_text(app))

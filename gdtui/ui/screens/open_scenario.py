@@ -21,10 +21,12 @@ class OpenScenarioScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
     OpenScenarioScreen { align: center middle; }
     OpenScenarioScreen > Vertical {
-        width: 90%; max-width: 100; height: auto; max-height: 80%;
+        width: 90%; max-width: 100; min-width: 24; height: auto; max-height: 80%;
         border: round $primary; background: $surface;
     }
-    OpenScenarioScreen OptionList { height: auto; max-height: 30; border: none; }
+    OpenScenarioScreen OptionList {
+        height: auto; max-height: 30; min-width: 20; border: none;
+    }
     """
     BINDINGS = [Binding("escape", "dismiss_none", "cancel", show=False)]
 

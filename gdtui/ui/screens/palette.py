@@ -15,7 +15,16 @@ from textual.command import CommandPalette
 
 
 class GuardedCommandPalette(CommandPalette):
-    """Textual's command palette whose list moves survive the list being rebuilt."""
+    """Textual's command palette whose list moves survive the list being rebuilt.
+
+    Its list also keeps a minimum width: Textual's ``OptionList`` raises ``ValueError`` when it
+    wraps its options at a width of 0 (a terminal a few columns wide).
+    """
+
+    DEFAULT_CSS = """
+    GuardedCommandPalette > Vertical { min-width: 24; }
+    GuardedCommandPalette CommandList { min-width: 20; }
+    """
 
     def _action_command_list(self, action: str) -> None:
         try:
