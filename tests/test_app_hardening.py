@@ -654,3 +654,13 @@ async def test_resizes_with_a_modal_open(make_app, modal_key) -> None:
         await until(app, lambda: len(app.screen_stack) == 1)
         await pilot.press("n")
         await until(app, lambda: "step 1/200" in screen_text(app))
+
+
+def test_screenshot_ascii(tmp_path) -> None:
+    """``save_screenshot(..., ascii=True)``: the SVG holds no box-drawing or braille glyph."""
+    from gdtui.ui.screenshot import save_screenshot
+
+    plain = save_screenshot("adam-rosenbrock", 50, (80, 24), tmp_path / "plain.svg")
+    ascii_svg = save_screenshot("adam-rosenbrock", 50, (80, 24), tmp_path / "a.svg", ascii=True)
+    assert outside_ascii_glyphs(plain.read_text(encoding="utf-8"))
+    assert outside_ascii_glyphs(ascii_svg.read_text(encoding="utf-8")) == set()

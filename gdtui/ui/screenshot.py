@@ -59,11 +59,11 @@ async def wait_drawn(app: Any, step: int, timeout: float = 30.0) -> None:
 
 
 async def _shoot(
-    scenario: Any, steps: int, size: tuple[int, int], press: list[str], title: str
+    scenario: Any, steps: int, size: tuple[int, int], press: list[str], title: str, ascii: bool
 ) -> str:
     from gdtui.ui.app import GdtuiApp
 
-    app = GdtuiApp(scenario=scenario, initial_steps=steps, deterministic=True)
+    app = GdtuiApp(scenario=scenario, initial_steps=steps, deterministic=True, ascii=ascii)
     async with app.run_test(size=size) as pilot:
         await wait_drawn(app, steps)
         for key in press:
@@ -82,8 +82,12 @@ def save_screenshot(
     size: tuple[int, int],
     out: str | Path,
     press: list[str] | None = None,
+    *,
+    ascii: bool = False,
 ) -> Path:
     """Run ``scenario`` for ``steps`` steps at ``size`` and write the screen to ``out`` (SVG).
+
+    ``ascii``: as ``gdtui launch --ascii`` draws it (no braille, box or block characters).
 
     Raises:
         ValueError: a key of ``press`` is not a key name (see :func:`unknown_key`).
@@ -93,7 +97,7 @@ def save_screenshot(
         raise ValueError(problem)
     path = Path(out)
     title = f"gdtui · {getattr(scenario, 'name', scenario)}"
-    svg = asyncio.run(_shoot(scenario, steps, size, list(press or []), title))
+    svg = asyncio.run(_shoot(scenario, steps, size, list(press or []), title, ascii))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(svg, encoding="utf-8")
     return path
