@@ -664,3 +664,23 @@ def test_screenshot_ascii(tmp_path) -> None:
     ascii_svg = save_screenshot("adam-rosenbrock", 50, (80, 24), tmp_path / "a.svg", ascii=True)
     assert outside_ascii_glyphs(plain.read_text(encoding="utf-8"))
     assert outside_ascii_glyphs(ascii_svg.read_text(encoding="utf-8")) == set()
+
+
+def test_a_dropped_terminal_leaves_a_record_file_with_every_completed_step(tmp_path) -> None:
+    """The terminal goes away (an SSH link drops: the kernel sends SIGHUP and writes fail):
+    the app exits 129 and the file holds every step up to the last, whole lines."""
+    import os
+    import re
+
+    path = tmp_path / "rec.jsonl"
+    pid, fd = launch_in_pty(["-c", RECORDING_APP, str(path)])
+    seen = bytearray()
+    try:
+        assert read_pty(fd, lambda b: re.search(rb"step [1-9]\d\d+/", b), seen, 60)
+    finally:
+        os.close(fd)  # the session's controlling terminal hangs up
+    code = wait_exit(pid)
+    assert code == 129
+    rows = read_jsonl(path)
+    assert len(rows) >= 100
+    assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
