@@ -13,7 +13,7 @@ import datetime
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +22,12 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.filter import LineFilter
 from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
+from gdtui.safetext import visible
 from gdtui.settings import SettingError, parse_lr
 from gdtui.ui import partial_update
 from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit, SetLr
@@ -35,10 +37,13 @@ from gdtui.ui.messages import (
     EngineReady,
     InternalError,
     Notice,
+    RunStarted,
     Severity,
     StartupFailed,
 )
+from gdtui.ui.recorder import RecordAppender, StepRecorder
 from gdtui.ui.screens.main import MainScreen
+from gdtui.ui.terminal import exit_code_for_signal, install_exit_signals, signal_name
 from gdtui.ui.widgets.controls import SPEEDS
 
 if TYPE_CHECKING:
@@ -47,6 +52,9 @@ if TYPE_CHECKING:
     from gdtui.ui.screens.sweep import SweepScreen
 
 partial_update.install()  # before any app draws; on_mount says so if it is off
+
+NOTICE_LIMIT = 400
+"""Most characters of a one-line notice (``notify_line``); longer ones are cut."""
 
 
 class GdtuiCommands(Provider):
@@ -128,6 +136,10 @@ class GdtuiApp(App[int]):
             on the attach screen and never starts the descent thread (no torch).
         rank: with ``attach``, follow this rank's file of the run.
         clock: with ``attach``, Unix time now (tests fix it).
+        ascii: ``--ascii``: draw without braille, box-drawing or block characters (a line filter
+            on everything drawn, see ``ascii_filter.py``).
+        record: ``--record``: an open :class:`~gdtui.ui.recorder.RecordAppender` that gets every
+            step of every run as a JSON line; the app closes it when it exits.
     """
 
     CSS_PATH = ["app.tcss", "screens/attach.tcss"]  # the default screen's CSS_PATH is not read
@@ -157,12 +169,20 @@ class GdtuiApp(App[int]):
         attach: str | os.PathLike | None = None,
         rank: int | None = None,
         clock: Callable[[], float] = time.time,
+        record: RecordAppender | None = None,
+        ascii: bool = False,
     ) -> None:
         super().__init__()
         self.attach = Path(attach) if attach is not None else None
         """The record file followed (None: the descent explorer)."""
         self.attach_rank = rank
         self.clock = clock
+        self.ascii = ascii
+        self._ascii_filter: LineFilter | None = None
+        if ascii:
+            from gdtui.ui.ascii_filter import AsciiFilter
+
+            self._ascii_filter = AsciiFilter()
         self.loop = DescentLoop(
             self._from_worker,
             scenario,
@@ -181,11 +201,17 @@ class GdtuiApp(App[int]):
         self.internal_error: str | None = None
         """One line about a bug that stopped the app (exit code 1; the log has the traceback)."""
         self.last_notice: str | None = None
+        self.stopped_by_signal: int | None = None
+        """SIGTERM, SIGHUP or SIGINT when one ended the app (return code ``128 + signal``)."""
         self._speed_index = next(
             (i for i, (_, s) in enumerate(SPEEDS) if s == speed), len(SPEEDS) - 1
         )
         if deterministic:
             self.animation_level = "none"
+        self.recorder = StepRecorder(record) if record is not None else None
+        """Writes every step to the ``--record`` file (None: not recording)."""
+        if record is not None and record.on_error is None:
+            record.on_error = lambda line: self.post_message(Notice(line, "error"))
 
     def get_default_screen(self) -> Screen[Any]:
         """The main screen (or the attach screen) is the bottom of the stack."""
@@ -199,6 +225,13 @@ class GdtuiApp(App[int]):
                 clock=self.clock,
             )
         return MainScreen(speed_index=self._speed_index, deterministic=self.deterministic)
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters (``NO_COLOR``'s among them), then ``--ascii``'s."""
+        filters = super().get_line_filters()
+        if self._ascii_filter is None:
+            return filters
+        return [*filters, self._ascii_filter]
 
     @property
     def attach_screen(self) -> AttachScreen:
@@ -221,12 +254,21 @@ class GdtuiApp(App[int]):
         return screen
 
     def on_mount(self) -> None:
-        """Say so when the partial-update patch is off (an unpinned Textual)."""
+        """Leave cleanly on SIGTERM/SIGHUP/SIGINT; say so when the partial-update patch is off."""
+        if not self.is_headless:  # tests keep pytest's own Ctrl+C
+            install_exit_signals(self.exit_on_signal)
         if not partial_update.install():
             self.log_note(
                 f"partial-update patch is off: Textual {textual.__version__} is not "
                 f"{partial_update.PATCHED_VERSION}; whole rows are rewritten (more bytes)"
             )
+
+    def exit_on_signal(self, signum: int) -> None:
+        """Exit through the normal path (the terminal restored) with code ``128 + signum``."""
+        if self.stopped_by_signal is None:
+            self.stopped_by_signal = signum
+            self.log_note(f"{signal_name(signum)}: exiting")
+        self.exit(return_code=exit_code_for_signal(signum))
 
     # -- the descent worker ----------------------------------------------------------------------
 
@@ -253,13 +295,18 @@ class GdtuiApp(App[int]):
         The screen draws what concerns it; the message then bubbles up to the app, which
         handles what every screen shares (notices, errors, the catalog).
         """
+        if self.recorder is not None and isinstance(message, RunStarted):
+            # Still in the worker, before the new run's first step: record all its steps.
+            self.recorder.attach(self.loop.run_obj)
         stack = self.screen_stack  # read from the worker thread: no assertion here
         target = stack[0] if stack and isinstance(stack[0], MainScreen) else self
         target.post_message(message)  # while the app closes there may be no screen left
 
     def on_unmount(self) -> None:
-        """Stop the descent thread promptly."""
+        """Stop the descent thread promptly; write and close the record file."""
         self.loop.send(Quit())
+        if self.recorder is not None:
+            self.recorder.close()
 
     def on_engine_ready(self, message: EngineReady) -> None:
         """torch has loaded: remember what can be chosen (the command palette lists it)."""
@@ -299,7 +346,12 @@ class GdtuiApp(App[int]):
             self.log.error(f"could not write {self.log_path}: {one_line(err)}")
 
     def notify_line(self, text: str, severity: Severity = "information") -> None:
-        """Tell the user one line (toasts are off in deterministic mode)."""
+        """Tell the user one line (toasts are off in deterministic mode).
+
+        The text often quotes a file or the user (names, paths, formulas): control characters
+        are made visible and huge text is cut (``safetext.visible``).
+        """
+        text = visible(text, NOTICE_LIMIT)
         self.last_notice = text
         if not self.deterministic:
             self.notify(text, severity=severity, timeout=6, markup=False)
@@ -313,6 +365,15 @@ class GdtuiApp(App[int]):
         return ""
 
     # -- app-wide actions --------------------------------------------------------------------------
+
+    def action_command_palette(self) -> None:
+        """The command palette, guarded against a Textual bug (see ``screens/palette.py``)."""
+        from textual.command import CommandPalette
+
+        from gdtui.ui.screens.palette import GuardedCommandPalette
+
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(GuardedCommandPalette(id="--command-palette"))
 
     def action_help(self) -> None:
         """The keys."""

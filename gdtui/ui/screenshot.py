@@ -3,8 +3,47 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from pathlib import Path
 from typing import Any
+
+from gdtui.safetext import visible
+
+_MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
+_EXTRA_KEYS = frozenset({"enter", "space", "tab", "backspace", "delete", "escape"})
+
+
+def _is_key_name(key: str) -> bool:
+    from textual.keys import KEY_NAME_REPLACEMENTS, Keys
+
+    *modifiers, name = key.split("+") if len(key) > 1 else [key]
+    if not name or any(m not in _MODIFIERS for m in modifiers):
+        return False
+    if len(name) == 1:
+        return name.isprintable()
+    if name in _EXTRA_KEYS or key in {k.value for k in Keys} or name in {k.value for k in Keys}:
+        return True
+    if name in KEY_NAME_REPLACEMENTS.values():
+        return True
+    try:  # Textual names a character key after its Unicode name: question_mark, full_stop
+        unicodedata.lookup(name.replace("_", " "))
+    except KeyError:
+        return False
+    return True
+
+
+def unknown_key(keys: list[str]) -> str | None:
+    """One line naming the first of ``keys`` that Textual does not know (None: all known).
+
+    Keys are Textual's names: ``n``, ``space``, ``question_mark``, ``ctrl+p``, ``up``, …
+    """
+    for key in keys:
+        if not _is_key_name(key):
+            return (
+                f"--press {visible(key, 60)}: not a key name "
+                "(examples: n, space, question_mark, ctrl+p, up, enter)"
+            )
+    return None
 
 
 async def wait_drawn(app: Any, step: int, timeout: float = 30.0) -> None:
@@ -20,11 +59,11 @@ async def wait_drawn(app: Any, step: int, timeout: float = 30.0) -> None:
 
 
 async def _shoot(
-    scenario: Any, steps: int, size: tuple[int, int], press: list[str], title: str
+    scenario: Any, steps: int, size: tuple[int, int], press: list[str], title: str, ascii: bool
 ) -> str:
     from gdtui.ui.app import GdtuiApp
 
-    app = GdtuiApp(scenario=scenario, initial_steps=steps, deterministic=True)
+    app = GdtuiApp(scenario=scenario, initial_steps=steps, deterministic=True, ascii=ascii)
     async with app.run_test(size=size) as pilot:
         await wait_drawn(app, steps)
         for key in press:
@@ -43,11 +82,22 @@ def save_screenshot(
     size: tuple[int, int],
     out: str | Path,
     press: list[str] | None = None,
+    *,
+    ascii: bool = False,
 ) -> Path:
-    """Run ``scenario`` for ``steps`` steps at ``size`` and write the screen to ``out`` (SVG)."""
+    """Run ``scenario`` for ``steps`` steps at ``size`` and write the screen to ``out`` (SVG).
+
+    ``ascii``: as ``gdtui launch --ascii`` draws it (no braille, box or block characters).
+
+    Raises:
+        ValueError: a key of ``press`` is not a key name (see :func:`unknown_key`).
+    """
+    problem = unknown_key(list(press or []))
+    if problem is not None:
+        raise ValueError(problem)
     path = Path(out)
     title = f"gdtui · {getattr(scenario, 'name', scenario)}"
-    svg = asyncio.run(_shoot(scenario, steps, size, list(press or []), title))
+    svg = asyncio.run(_shoot(scenario, steps, size, list(press or []), title, ascii))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(svg, encoding="utf-8")
     return path

@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from gdtui.safetext import visible
+
 KEYS: list[tuple[str, str]] = [
     ("space", "run / pause"),
     ("n", "one step"),
@@ -80,6 +82,8 @@ class HelpScreen(ModalScreen[None]):
             if self.about is not None:
                 title, description = self.about
                 description = " ".join(description.split())  # TOML line breaks are not paragraphs
+                # From a file: ESC [ 2 J must not clear the screen; shown as \x1b[2J.
+                title, description = visible(title, 200), visible(description, 4000)
                 yield Static(Text.assemble((title, "bold"), "\n", (description, "italic"), "\n"))
             yield Static(table)
             yield Static(Text("\n" + ABOUT, style="dim"))
