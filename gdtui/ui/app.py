@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 
 from gdtui.settings import SettingError, parse_lr
 from gdtui.ui import partial_update
-from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit
+from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit, Toggle
 from gdtui.ui.descent import DescentLoop, one_line
 from gdtui.ui.messages import (
     Catalog,
@@ -66,6 +66,7 @@ class GdtuiCommands(Provider):
             ("Show / hide controls", lambda: main.action_panel("controls"), "c"),
             ("Show / hide landscape", lambda: main.action_panel("landscape"), "g"),
             ("Show / hide backprop vs optimizer", lambda: main.action_panel("panels"), "b"),
+            ("Race: this run against others", app.action_race, "R"),
             ("Help: keys", app.action_help, "?"),
         ]
         catalog = app.catalog
@@ -125,6 +126,7 @@ class GdtuiApp(App[int]):
         Binding("o", "open", "open", show=False),
         Binding("e", "export", "export", show=False),
         Binding("ctrl+s", "screenshot", "svg", show=False),
+        Binding("R", "race", "race", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
     ]
@@ -288,6 +290,30 @@ class GdtuiApp(App[int]):
             return
         screen = OpenScenarioScreen(list(self.catalog.scenarios), self.export_dir)
         self.push_screen(screen, lambda choice: choice and self.open_scenario(choice))
+
+    def action_race(self) -> None:
+        """Race the current run (its problem, optimizer and rate) against others."""
+        scenario = self.loop.scenario
+        if scenario is None:
+            self.notify_line("still loading torch…", "warning")
+            return
+        from gdtui.ui.race_worker import opening_entries
+
+        self.open_race(scenario, opening_entries(scenario.optimizer, scenario.lr, scenario.hyper))
+
+    def open_race(self, setup: Any, entries: list[dict[str, Any]] | None = None) -> None:
+        """Open the race screen: a Scenario and ``[[race]]`` entries, or a race file's path.
+
+        The main run is paused first: both would share the CPU.
+        """
+        from gdtui.ui.screens.race import RaceScreen
+
+        main = self.main_screen
+        if main.snapshot is not None and main.snapshot.playing:
+            self.send(Toggle())
+        speed = SPEEDS[main.speed_index][1]
+        screen = RaceScreen(setup, entries, speed=speed, deterministic=self.deterministic)
+        self.push_screen(screen)
 
     def open_scenario(self, spec: str) -> None:
         """Open a scenario by name or path (errors leave the current run as it is)."""
