@@ -67,6 +67,7 @@ class RaceScreen(Screen[None]):
     """
 
     CSS_PATH = "race.tcss"
+    AUTO_FOCUS = None  # keys go to the race until the form is opened
     BINDINGS = [
         Binding("space", "toggle", "run/pause"),
         Binding("n", "step", "step"),
@@ -148,6 +149,8 @@ class RaceScreen(Screen[None]):
         self.query_one("#race-paths").border_title = "paths"
         for field in self.query(Input).results(Input):
             field.cursor_blink = not self.deterministic
+        self._show_form(False)
+        self._show_error("")
         self._show_status()
         self.set_interval(1 / REFRESH_HZ, self._tick)
         self.run_race()
@@ -220,7 +223,7 @@ class RaceScreen(Screen[None]):
     def on_race_failed(self, message: RaceFailed) -> None:
         """The race could not be built: say why where the table would be."""
         self.failure = message.text
-        self.query_one("#race-error", Static).update(Text(message.text))
+        self._show_error(message.text)
         self._dirty = True
 
     def on_contender_answer(self, message: ContenderAnswer) -> None:
@@ -229,8 +232,7 @@ class RaceScreen(Screen[None]):
         if not message.error:
             self.notice = f"added '{message.label}'"
             self.query_one("#race-label", Input).value = ""
-            self.set_class(False, "-adding")
-            self.set_focus(None)
+            self._show_form(False)
         self._dirty = True
 
     def on_notice(self, message: Notice) -> None:
@@ -240,7 +242,22 @@ class RaceScreen(Screen[None]):
 
     def _show_add_error(self, error: str) -> None:
         self.add_error = error
-        self.query_one("#race-error", Static).update(Text(error))
+        self._show_error(error)
+
+    def _show_error(self, text: str) -> None:
+        line = self.query_one("#race-error", Static)
+        line.update(Text(text))
+        line.display = bool(text)
+
+    def _show_form(self, shown: bool) -> None:
+        """Show the add form (and focus its rate), or hide it and give the keys back."""
+        self.set_class(shown, "-adding")
+        form = self.query_one("#race-form")
+        form.disabled = not shown  # hidden fields must not take focus or keys
+        if shown:
+            self.query_one("#race-lr", Input).focus()
+        else:
+            self.set_focus(None)
 
     # -- drawing ------------------------------------------------------------------------------------
 
@@ -344,15 +361,13 @@ class RaceScreen(Screen[None]):
 
     def action_add(self) -> None:
         """Show the form for a new contender."""
-        self.set_class(True, "-adding")
-        self.query_one("#race-lr", Input).focus()
+        self._show_form(True)
 
     def action_back(self) -> None:
         """Leave the form, else go back to the main screen."""
         if self.has_class("-adding"):
-            self.set_class(False, "-adding")
+            self._show_form(False)
             self._show_add_error("")
-            self.set_focus(None)
         else:
             self.dismiss()
 
