@@ -65,14 +65,15 @@ def _xmax(curves: Sequence[Curve]) -> float:
     return float(xmax)
 
 
-def _legend(title: str, curves: Sequence[Curve], width: int) -> list[str]:
-    """The title, then ``● label`` per curve in its colour; a second row when one is full."""
+def _legend(title: str, curves: Sequence[Curve], width: int, max_rows: int) -> list[str]:
+    """The title, then ``● label`` per curve in its colour, on as many rows as it takes (at
+    most ``max_rows``)."""
     rows = [[plt.colorize(title, "default", style="bold")]]
     used = [len(title)]
     for curve in curves:
         entry = f"{marker(curve.slot)} {curve.label}"
         if used[-1] + 3 + len(entry) > width:
-            if len(rows) == 2:
+            if len(rows) == max_rows:
                 break
             rows.append([])
             used.append(-3)
@@ -136,7 +137,7 @@ def render_race_text(
     title = "loss"
     if logged:
         title = "log10(loss − L*)" if log_offset is not None else "log10(loss)"
-    header = _legend(title, curves, width)
+    header = _legend(title, curves, width, max(1, height // 3))
     if not any(len(x) for _, x, _ in points):
         given = any(len(c.steps) for c in curves)
         text = "no finite loss to plot (diverged?)" if given else EMPTY

@@ -28,10 +28,13 @@ COLUMNS = ("", "run", "lr", "steps", "to tol", "final loss", "best loss", "statu
 """The table's headers."""
 
 DIGITS = 6
-"""Significant digits of the numbers shown."""
+"""Significant digits of the numbers shown (4 below :data:`WIDE` cells)."""
+
+WIDE = 100
+"""From this width on the table shows every digit and long labels."""
 
 
-def row_cells(row: RaceRow) -> tuple[str, ...]:
+def row_cells(row: RaceRow, digits: int = DIGITS) -> tuple[str, ...]:
     """The texts of one row after the marker: label, lr, steps, steps to tolerance, final loss,
     best loss, status."""
     reached = "—" if row.steps_to_tolerance is None else str(row.steps_to_tolerance)
@@ -40,8 +43,8 @@ def row_cells(row: RaceRow) -> tuple[str, ...]:
         f"{row.lr:g}",
         str(row.steps),
         reached,
-        num(row.final_loss, DIGITS),
-        num(row.best_loss, DIGITS),
+        num(row.final_loss, digits),
+        num(row.best_loss, digits),
         row.status,
     )
 
@@ -57,9 +60,11 @@ class RaceTable(RichCanvas):
         criterion: str,
     ) -> list[int]:
         """Show the engine's rows; ``selected`` is the highlighted row's index (or None)."""
+        wide = self.size.width >= WIDE
+        digits = DIGITS if wide else 4
         table = Table(
             box=None,
-            padding=(0, 1),
+            padding=(0, 2, 0, 0) if wide else (0, 1, 0, 0),
             expand=False,
             show_edge=False,
             header_style="bold",
@@ -72,7 +77,8 @@ class RaceTable(RichCanvas):
                 justify="left" if i in (0, 1, 7) else "right",
                 no_wrap=True,
                 overflow="ellipsis" if i == 1 else "fold",
-                max_width=22 if i == 1 else None,
+                max_width=(24 if wide else 18) if i == 1 else None,
+                min_width=None if i == 1 else max(len(header), 1, 9 if i == 7 else 0),
             )
         if not rows:
             table.add_row("", Text("no contenders — press a to add one", style="dim"))
@@ -80,6 +86,8 @@ class RaceTable(RichCanvas):
             slot = slots.get(row.label, i)
             style = Style(reverse=True) if i == selected else None
             table.add_row(
-                Text(marker(slot), style=slot_style(slot, bold=True)), *row_cells(row), style=style
+                Text(marker(slot), style=slot_style(slot, bold=True)),
+                *row_cells(row, digits),
+                style=style,
             )
         return self.show_renderable(table)
