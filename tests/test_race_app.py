@@ -265,3 +265,39 @@ def test_hyper_text_and_the_opening_race() -> None:
         {"optimizer": "sgd", "hyper": {}, "lr": 0.02},
         {"optimizer": "momentum", "lr": 0.02},
     ]
+
+
+async def test_the_palette_opens_the_race_on_the_current_sgd_run() -> None:
+    from gdtui.ui.app import GdtuiCommands
+
+    app = GdtuiApp("momentum-ravine", {"optimizer": "sgd"}, deterministic=True)
+    async with app.run_test(size=(80, 24)):
+        await until(lambda: app.loop.scenario is not None and app.main_screen.snapshot is not None)
+        commands = {title: call for title, call, _ in GdtuiCommands(app.screen)._commands()}
+        commands["Race: this run against others"]()
+        await until(lambda: isinstance(app.screen, RaceScreen) and app.screen.snapshot is not None)
+        rows = app.screen.snapshot.rows
+        # The current run (plain SGD at the scenario's 0.02) first, heavy-ball at the same rate.
+        assert [(r.label, r.optimizer, r.lr) for r in rows] == [
+            ("sgd lr=0.02", "sgd", 0.02),
+            ("momentum lr=0.02", "momentum", 0.02),
+        ]
+
+
+async def test_a_one_parameter_race_marks_each_run_on_the_curve() -> None:
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=(120, 40)):
+        await until(lambda: app.main_screen.snapshot is not None)
+        entries = [{"optimizer": "sgd", "lr": 0.1}, {"optimizer": "sgd", "lr": 0.01}]
+        screen = RaceScreen(app.loop.scenario, entries, initial_steps=5, deterministic=True)
+        await app.push_screen(screen)
+        await until(lambda: screen.drawn(5))
+        screen.request_redraw()
+        await until(
+            lambda: any("●" in line for line in screen.query_one("#race-paths").plain_lines)
+        )
+        text = "\n".join(screen.query_one("#race-paths").plain_lines)
+        assert "●" in text and "▲" in text and "★" in text
+        # w after 5 steps from 5 on (w − 2)²: 2 + 3·0.8⁵ and 2 + 3·0.98⁵ (by hand).
+        currents = [c.current[0] for c in screen.snapshot.contenders]
+        assert currents == pytest.approx([2 + 3 * 0.8**5, 2 + 3 * 0.98**5], rel=1e-12)
