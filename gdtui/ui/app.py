@@ -308,6 +308,8 @@ class GdtuiApp(App[int]):
         """
         from gdtui.ui.screens.race import RaceScreen
 
+        if isinstance(self.screen, RaceScreen):
+            return  # one race at a time
         main = self.main_screen
         if main.snapshot is not None and main.snapshot.playing:
             self.send(Toggle())
