@@ -301,3 +301,21 @@ async def test_a_one_parameter_race_marks_each_run_on_the_curve() -> None:
         # w after 5 steps from 5 on (w − 2)²: 2 + 3·0.8⁵ and 2 + 3·0.98⁵ (by hand).
         currents = [c.current[0] for c in screen.snapshot.contenders]
         assert currents == pytest.approx([2 + 3 * 0.8**5, 2 + 3 * 0.98**5], rel=1e-12)
+
+
+async def test_help_on_the_race_screen_tells_the_race_and_its_keys() -> None:
+    from gdtui.ui.screens.help import HelpScreen
+
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.main_screen.snapshot is not None)
+        screen = RaceScreen(PENDING / "adam-vs-sgd.toml", deterministic=True)
+        await app.push_screen(screen)
+        await until(lambda: screen.info is not None)
+        await pilot.press("question_mark")
+        await until(lambda: isinstance(app.screen, HelpScreen))
+        title, words = app.screen.about
+        assert title == "Race · Adam against SGD in Rosenbrock's banana valley"
+        assert words.startswith("The same start, the same valley") and "d remove" in words
+        await pilot.press("escape")
+        await until(lambda: app.screen is screen)

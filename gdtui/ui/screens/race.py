@@ -51,6 +51,10 @@ if TYPE_CHECKING:
     from gdtui.scenario import Scenario
 
 REFRESH_HZ = 3  # at most three pictures a second, and only when something changed
+RACE_KEYS = (
+    "Race keys: space run / pause, n one step, r reset, a add a contender (enter adds, esc "
+    "closes the form), d remove the selected one, ↑ ↓ select, f speed, esc back to the run."
+)
 
 
 class RaceScreen(Screen[None]):
@@ -78,6 +82,7 @@ class RaceScreen(Screen[None]):
         Binding("down,j", "select(1)", "select", show=False),
         Binding("f", "speed", "speed", show=False),
         Binding("escape", "back", "back"),
+        Binding("question_mark", "help", "help", key_display="?"),
     ]
 
     def __init__(
@@ -362,6 +367,15 @@ class RaceScreen(Screen[None]):
     def action_add(self) -> None:
         """Show the form for a new contender."""
         self._show_form(True)
+
+    def action_help(self) -> None:
+        """The race's own words (the file's description) and its keys."""
+        from gdtui.ui.screens.help import HelpScreen
+
+        info = self.info
+        title = info.title if info is not None else "race"
+        words = info.description if info is not None else ""
+        self.app.push_screen(HelpScreen((f"Race · {title}", f"{words} {RACE_KEYS}".strip())))
 
     def action_back(self) -> None:
         """Leave the form, else go back to the main screen."""
