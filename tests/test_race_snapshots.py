@@ -65,7 +65,8 @@ def test_adding_a_contender_with_a_bad_rate(snap_compare, size) -> None:
         await race_before("adam-vs-sgd", 20)(pilot)
         screen = pilot.app.screen
         await pilot.press("a", "minus", "1")
-        await until(lambda: screen.add_error != "")
+        await until(lambda: screen.add_error != "" and screen.drawn(20))  # the map re-sampled
+        screen.request_redraw()
         await pilot.pause()
 
     app = GdtuiApp("seed-example", deterministic=True)

@@ -321,8 +321,12 @@ class RaceScreen(Screen[None]):
             return False
         at_step = snap.step == step or all(row.status != "running" for row in snap.rows)
         paths = self.query_one(RacePaths)
+        surface = self.surface
+        grid = paths.grid_size()
         surface_ok = len(info.param_names) not in (1, 2) or (
-            self.surface is not None and self._grid_sent == paths.grid_size()
+            surface is not None
+            and len(surface.x) == grid[0]
+            and (surface.y is None or len(surface.y) == grid[1])
         )
         width_ok = snap.view_width == self._width_sent
         return at_step and surface_ok and width_ok
