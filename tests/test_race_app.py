@@ -4,6 +4,7 @@ and removed inline, a 7th refused, and the [[race]] tables read without torch.""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,32 @@ async def test_help_on_the_race_screen_tells_the_race_and_its_keys() -> None:
         assert words.startswith("The same start, the same valley") and "d remove" in words
         await pilot.press("escape")
         await until(lambda: app.screen is screen)
+
+
+# -- the pure renderers ---------------------------------------------------------------------------
+
+
+def test_the_race_plot_draws_log10_of_the_loss_with_a_marker_per_run() -> None:
+    import numpy as np
+
+    from gdtui.ui.widgets.race_plot import Curve, render_race_text, sticky_ylim
+
+    steps = np.arange(1, 9)
+    curves = [
+        Curve("low", 0, steps, np.full(8, 1e-3)),
+        Curve("high", 1, steps, np.full(8, 10.0)),
+    ]
+    lines, ylim = render_race_text(curves, 60, 16, log_offset=0.0)
+    assert ylim == (-3.0, 1.0, True)  # whole decades around log10 of the data
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
+    assert plain[0].startswith("log10(loss − L*)   ● low   ▲ high")
+    low_row = next(line for line in plain if line.lstrip().startswith("1e-3"))
+    high_row = next(line for line in plain if line.lstrip().startswith("1e1"))
+    assert "●" in low_row and "▲" not in low_row
+    assert "▲" in high_row and "●" not in high_row
+    # Sticky: kept while the data stays inside and fills a quarter; re-fitted when it leaves.
+    assert sticky_ylim(-2.5, 0.5, True, (-3.0, 1.0)) == (-3.0, 1.0)
+    assert sticky_ylim(-4.5, 0.5, True, (-3.0, 1.0)) == (-5.0, 1.0)
+    # No loss above L*: the loss itself on a linear axis, said in the title.
+    lines, ylim = render_race_text([Curve("x", 0, steps, -np.ones(8))], 60, 16, 0.0)
+    assert lines[0].startswith("\x1b[1mloss") and ylim[2] is False
