@@ -30,7 +30,7 @@ from textual.worker import get_current_worker
 from gdtui.safetext import visible
 from gdtui.settings import SettingError, parse_lr
 from gdtui.ui import partial_update
-from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit, SetLr
+from gdtui.ui.commands import Command, Configure, Export, OpenScenario, Quit, SetLr, Toggle
 from gdtui.ui.descent import DescentLoop, one_line
 from gdtui.ui.messages import (
     Catalog,
@@ -83,6 +83,7 @@ class GdtuiCommands(Provider):
             ("Show / hide landscape", lambda: main.action_panel("landscape"), "g"),
             ("Show / hide backprop vs optimizer", lambda: main.action_panel("panels"), "b"),
             ("Learning-rate sweep of this scenario…", app.action_sweep, "w"),
+            ("Race: this run against others", app.action_race, "R"),
             ("Help: keys", app.action_help, "?"),
         ]
         catalog = app.catalog
@@ -151,6 +152,7 @@ class GdtuiApp(App[int]):
         Binding("e", "export", "export", show=False),
         Binding("ctrl+s", "screenshot", "svg", show=False),
         Binding("w", "sweep", "sweep", show=False),
+        Binding("R", "race", "race", show=False),
         Binding("question_mark", "help", "help", key_display="?"),
         Binding("q", "quit", "quit"),
     ]
@@ -408,6 +410,32 @@ class GdtuiApp(App[int]):
         """The sweep's suggested rate, for the main run (no reset)."""
         self.send(SetLr(message.lr))
         self.notify_line(f"learning rate {message.lr:.6g}: {message.rule}")
+
+    def action_race(self) -> None:
+        """Race the current run (its problem, optimizer and rate) against others."""
+        scenario = self.loop.scenario
+        if scenario is None:
+            self.notify_line("still loading torch…", "warning")
+            return
+        from gdtui.ui.race_worker import opening_entries
+
+        self.open_race(scenario, opening_entries(scenario.optimizer, scenario.lr, scenario.hyper))
+
+    def open_race(self, setup: Any, entries: list[dict[str, Any]] | None = None) -> None:
+        """Open the race screen: a Scenario and ``[[race]]`` entries, or a race file's path.
+
+        The main run is paused first: both would share the CPU.
+        """
+        from gdtui.ui.screens.race import RaceScreen
+
+        if isinstance(self.screen, RaceScreen):
+            return  # one race at a time
+        main = self.main_screen
+        if main.snapshot is not None and main.snapshot.playing:
+            self.send(Toggle())
+        speed = SPEEDS[main.speed_index][1]
+        screen = RaceScreen(setup, entries, speed=speed, deterministic=self.deterministic)
+        self.push_screen(screen)
 
     def open_scenario(self, spec: str) -> None:
         """Open a scenario by name or path (errors leave the current run as it is)."""

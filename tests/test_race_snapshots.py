@@ -1,0 +1,73 @@
+"""Snapshot tests of the race screen (pytest-textual-snapshot), at 80×24 and 120×40.
+
+Each race takes a fixed number of seeded rounds before the picture; toasts, cursor blink and
+animation are off (``deterministic=True``), and no timing is shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from gdtui.ui.app import GdtuiApp
+from gdtui.ui.screens.race import RaceScreen
+
+SIZES = [(80, 24), (120, 40)]
+PENDING = Path(__file__).resolve().parent.parent / "scenarios_pending"
+
+
+async def until(predicate, timeout: float = 60.0) -> None:
+    """Wait until ``predicate()`` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("the race was not drawn")
+        await asyncio.sleep(0.01)
+
+
+def race_before(name: str, steps: int):
+    """Open the race file ``name`` after ``steps`` rounds and wait until it is drawn."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await until(lambda: app.main_screen.snapshot is not None)
+        screen = RaceScreen(PENDING / f"{name}.toml", initial_steps=steps, deterministic=True)
+        await app.push_screen(screen)
+        await until(lambda: screen.drawn(steps))
+        screen.request_redraw()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_adam_vs_sgd_on_rosenbrock(snap_compare, size) -> None:
+    """Four runs after 300 rounds: Adam ahead, SGD 0.004 diverged, the table says so."""
+    app = GdtuiApp("seed-example", deterministic=True)
+    assert snap_compare(app, terminal_size=size, run_before=race_before("adam-vs-sgd", 300))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_momentum_vs_plain_in_the_ravine(snap_compare, size) -> None:
+    """The ravine after 60 rounds: plain SGD zig-zags, momentum rolls through."""
+    app = GdtuiApp("seed-example", deterministic=True)
+    assert snap_compare(app, terminal_size=size, run_before=race_before("momentum-vs-plain", 60))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_adding_a_contender_with_a_bad_rate(snap_compare, size) -> None:
+    """The add form with ``-1`` typed as the rate: the reason under it, the race unchanged."""
+
+    async def run_before(pilot) -> None:
+        await race_before("adam-vs-sgd", 20)(pilot)
+        screen = pilot.app.screen
+        await pilot.press("a", "minus", "1")
+        await until(lambda: screen.add_error != "" and screen.drawn(20))  # the map re-sampled
+        screen.request_redraw()
+        await pilot.pause()
+
+    app = GdtuiApp("seed-example", deterministic=True)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
