@@ -196,6 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     launch.add_argument("scenario", nargs="?", help="a built-in name or a .toml file")
     _add_overrides(launch)
     _add_log(launch)
+    launch.add_argument(
+        "--ascii",
+        action="store_true",
+        help="draw without braille, box-drawing or block characters",
+    )
+    launch.add_argument(
+        "--record",
+        metavar="FILE.jsonl",
+        help="append every step to FILE as it happens (the lines of gdtui run --format jsonl)",
+    )
 
     run = sub.add_parser(
         "run",
@@ -802,19 +812,10 @@ def cmd_attach(args: argparse.Namespace) -> int:
     open_input_file(path, what="record").close()
     fmt = args.format
     if fmt is None:
-        try:
-            from gdtui.ui.app import launch_attach  # the live view, where the app has it
-        except ImportError:
-            launch_attach = None
-        if launch_attach is not None:
-            if not (sys.stdin.isatty() and sys.stdout.isatty()):
-                raise UsageError(
-                    "gdtui attach needs a terminal for the live view; "
-                    "for scripts use: gdtui attach FILE --format summary|table|json"
-                )
-            return launch_attach(path, int(args.rank or 0)) or EXIT_OK
-        _say("the live view of a record file is not available yet; showing the summary")
-        fmt = "summary"
+        from gdtui.ui.app import launch_attach
+
+        # The rank's file is resolved above; the app can still switch ranks (k).
+        return launch_attach(path, None) or EXIT_OK
     text = format_attach(read_records(path), fmt)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return EXIT_OK
@@ -911,20 +912,32 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_launch(args: argparse.Namespace) -> int:
     """``gdtui launch``: the app. The engine loads after the first paint."""
+    from gdtui.ui.terminal import check_terminal, exit_code_for_signal, signal_name
+
     overrides = overrides_from(args)
     log = _log_path(args)
-    from gdtui.serve import under_textual_serve
+    refusal = check_terminal()  # TERM=dumb, no TERM, or not a terminal (gdtui serve passes)
+    if refusal is not None:
+        raise UsageError(refusal)
+    record = None
+    if args.record is not None:
+        from gdtui.ui.recorder import RecordAppender, RecordError
 
-    if not under_textual_serve() and not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError(
-            "gdtui launch needs a terminal (stdin and stdout); for scripts use: gdtui run SCENARIO"
-        )
+        try:
+            record = RecordAppender(Path(args.record).expanduser())
+        except RecordError as err:
+            raise UsageError(str(err)) from None
     from gdtui.ui.app import GdtuiApp
 
     # Without --log, a bug's traceback still goes to a file that the last line names.
     log = log or _default_log()
-    app = GdtuiApp(scenario=args.scenario, overrides=overrides, log_path=log)
+    app = GdtuiApp(
+        scenario=args.scenario, overrides=overrides, log_path=log, ascii=args.ascii, record=record
+    )
     app.run()
+    if app.stopped_by_signal is not None:
+        print(f"gdtui: interrupted ({signal_name(app.stopped_by_signal)})", file=sys.stderr)
+        return exit_code_for_signal(app.stopped_by_signal)
     if app.startup_error:
         raise UsageError(app.startup_error)
     if app.internal_error:
@@ -986,6 +999,11 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         raise UsageError(f"--size must look like 120x40, got {args.size!r}") from None
     if cols < 20 or rows < 8 or cols > 1000 or rows > 500:
         raise UsageError(f"--size {args.size} is out of range (20x8 to 1000x500)")
+    from gdtui.ui.screenshot import unknown_key
+
+    problem = unknown_key(args.press or [])
+    if problem is not None:
+        raise UsageError(problem)
     overrides = overrides_from(args)
     scenario = resolve_scenario(args.scenario, overrides)
     if steps > scenario.steps:  # "take N steps first": the budget must not stop them early

@@ -684,3 +684,86 @@ def test_a_dropped_terminal_leaves_a_record_file_with_every_completed_step(tmp_p
     rows = read_jsonl(path)
     assert len(rows) >= 100
     assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
+
+
+# -- the CLI wiring (append to tests/test_app_hardening.py once ui-harden-cli.patch is in) -----
+
+
+@pytest.mark.parametrize("term", ["dumb", ""])
+def test_launch_refuses_a_dumb_terminal(tmp_path, term) -> None:
+    """``TERM=dumb gdtui launch`` in a real terminal: exit 2, one line pointing at gdtui run,
+    and the alternate screen never entered."""
+    pid, fd = launch_in_pty(["-m", "gdtui", "launch", "seed-example"], env={"TERM": term})
+    seen = bytearray()
+    try:
+        read_pty(fd, lambda b: False, seen, 20)
+        code = wait_exit(pid)
+    finally:
+        import os
+
+        os.close(fd)
+    text = bytes(seen).decode()
+    assert code == 2
+    assert "\x1b[?1049h" not in text
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1 and "gdtui run" in lines[0] and "full-screen terminal" in lines[0]
+
+
+def test_launch_record_then_sigterm(tmp_path) -> None:
+    """``gdtui launch --record F`` killed with SIGTERM: exit 143, "interrupted" on the terminal,
+    and F holds steps 1…N of the run, the same records as ``gdtui run``."""
+    import os
+    import re
+    import signal
+
+    from gdtui.scenario import resolve_scenario
+
+    path = tmp_path / "rec.jsonl"
+    args = ["-m", "gdtui", "launch", "adam-rosenbrock", "--steps", "100000", "--record", str(path)]
+    pid, fd = launch_in_pty(args)
+    seen = bytearray()
+    try:
+        assert read_pty(fd, lambda b: b"step 0/" in b, seen, 60), bytes(seen[-300:])
+        os.write(fd, b" ")  # run
+        assert read_pty(fd, lambda b: re.search(rb"step [1-9]\d\d+/", b), seen, 60)
+        os.kill(pid, signal.SIGTERM)
+        read_pty(fd, lambda b: False, seen, 15)
+        code = wait_exit(pid)
+    finally:
+        os.close(fd)
+    assert code == 143
+    assert b"gdtui: interrupted (SIGTERM)" in seen
+    rows = read_jsonl(path)
+    assert len(rows) >= 100
+    assert [r["step"] for r in rows] == list(range(1, len(rows) + 1))
+    run = resolve_scenario("adam-rosenbrock", {"steps": 100000}).build_run()
+    for row in rows[:200]:
+        assert row == run.step().to_dict(run.param_names)
+
+
+def test_launch_record_refuses_a_folder(tmp_path) -> None:
+    """``--record FOLDER``: exit 2 and one line, before the app takes the terminal."""
+    import os
+
+    pid, fd = launch_in_pty(["-m", "gdtui", "launch", "seed-example", "--record", str(tmp_path)])
+    seen = bytearray()
+    try:
+        read_pty(fd, lambda b: False, seen, 20)
+        code = wait_exit(pid)
+    finally:
+        os.close(fd)
+    text = bytes(seen).decode()
+    assert code == 2 and "\x1b[?1049h" not in text
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--record" in lines[0] and "is a folder" in lines[0]
+
+
+def test_screenshot_refuses_an_unknown_key(tmp_path, capsys) -> None:
+    """``gdtui screenshot --press frobnicate``: exit 2, one line."""
+    from gdtui.cli import main
+
+    code = main(
+        ["screenshot", "seed-example", "--out", str(tmp_path / "x.svg"), "--press", "frobnicate"]
+    )
+    assert code == 2
+    assert "--press frobnicate: not a key name" in capsys.readouterr().err

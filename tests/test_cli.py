@@ -1226,32 +1226,15 @@ def test_attach_rank_zero_is_the_file(capsys: pytest.CaptureFixture[str], record
     assert a == b and a[0] == 0
 
 
-def test_attach_without_the_live_view_shows_the_summary(
-    capsys: pytest.CaptureFixture[str], record_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import gdtui.ui.app as app_module
-
-    monkeypatch.delattr(app_module, "launch_attach", raising=False)
-    code, out, err = gdtui(capsys, "attach", str(record_file))
-    assert code == 0
-    assert (
-        err == "gdtui: the live view of a record file is not available yet; showing the summary\n"
-    )
-    assert out == gdtui(capsys, "attach", str(record_file), "--format", "summary")[1]
-
-
 def test_attach_live_view_needs_a_terminal(
-    capsys: pytest.CaptureFixture[str], record_file: Path, monkeypatch: pytest.MonkeyPatch
+    capsys: pytest.CaptureFixture[str], record_file: Path
 ) -> None:
-    import gdtui.ui.app as app_module
-
-    calls = []
-    monkeypatch.setattr(
-        app_module, "launch_attach", lambda p, r: calls.append((p, r)) or 0, raising=False
-    )
-    line = assert_bad_input(*gdtui(capsys, "attach", str(record_file)))
-    assert "gdtui attach needs a terminal for the live view" in line
-    assert calls == []
+    """Without --format, attach opens the app; with no terminal that is one line, exit 2."""
+    code, out, err = gdtui(capsys, "attach", str(record_file))
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert "gdtui attach needs a terminal" in err
+    assert "--format summary" in err
 
 
 @pytest.mark.parametrize(
