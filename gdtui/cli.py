@@ -999,11 +999,6 @@ def cmd_screenshot(args: argparse.Namespace) -> int:
         raise UsageError(f"--size must look like 120x40, got {args.size!r}") from None
     if cols < 20 or rows < 8 or cols > 1000 or rows > 500:
         raise UsageError(f"--size {args.size} is out of range (20x8 to 1000x500)")
-    from gdtui.ui.screenshot import unknown_key
-
-    problem = unknown_key(args.press or [])
-    if problem is not None:
-        raise UsageError(problem)
     overrides = overrides_from(args)
     scenario = resolve_scenario(args.scenario, overrides)
     if steps > scenario.steps:  # "take N steps first": the budget must not stop them early

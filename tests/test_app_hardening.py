@@ -766,4 +766,6 @@ def test_screenshot_refuses_an_unknown_key(tmp_path, capsys) -> None:
         ["screenshot", "seed-example", "--out", str(tmp_path / "x.svg"), "--press", "frobnicate"]
     )
     assert code == 2
-    assert "--press frobnicate: not a key name" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "--press 'frobnicate' is not a key" in err

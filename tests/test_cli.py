@@ -932,6 +932,7 @@ class _FakeApp:
     made: list[dict] = []
     startup_error = None
     internal_error: str | None = None
+    stopped_by_signal: int | None = None
     return_code = 0
 
     def __init__(self, **kwargs: object) -> None:
@@ -966,6 +967,8 @@ def test_launch_passes_a_log_path(
         "scenario": "saddle",
         "overrides": kwargs["overrides"],
         "log_path": expected_log,
+        "ascii": False,
+        "record": None,
     }
 
     # The app stopped on a bug: exit 1 and one line that names the log.
