@@ -47,7 +47,7 @@ from gdtui.engine.models import (
     output_size,
 )
 from gdtui.engine.optimizers import get_spec, make_optimizer, parse_lr
-from gdtui.engine.records import Status, StepRecord, finite_or_none
+from gdtui.engine.records import Status, StepRecord, finite_or_none, loss_divergence
 from gdtui.engine.run import GraphNode, Run, RunError, _setting, resolve_device, resolve_dtype
 from gdtui.suggest import closest
 
@@ -417,14 +417,11 @@ class ModelRun:
         self, number: int, lr: float, epoch: int | None, summarised: bool, row: np.ndarray
     ) -> ModelRecord | None:
         loss = float(row[0])
-        if not math.isfinite(loss):
-            where = "at the start point" if number == 1 else f"at step {number}"
-            self._stop(Status.DIVERGED, f"loss became {loss} {where}")
-            return None
-        if self._explode_limit is None:
-            self._explode_limit = self.explode_factor * max(1.0, abs(loss))
-        elif loss > self._explode_limit:
-            self._stop(Status.DIVERGED, f"loss exploded to {loss:.3g} at step {number}")
+        diverged, self._explode_limit = loss_divergence(
+            loss, number, self._explode_limit, self.explode_factor
+        )
+        if diverged is not None:
+            self._stop(Status.DIVERGED, diverged)
             return None
         n = self.n_scalars
         tail = row[len(row) - len(EPOCH_FIELDS) :]

@@ -97,3 +97,22 @@ def finite_or_none(value: float | None) -> float | None:
     if value is None or not math.isfinite(value):
         return None
     return value
+
+
+def loss_divergence(
+    loss: float, step: int, limit: float | None, explode_factor: float
+) -> tuple[str | None, float | None]:
+    """Whether a step's loss stops a run as diverged: ``(reason or None, explode limit)``.
+
+    A loss that is not finite diverges; the first finite loss sets the limit to
+    ``explode_factor`` × max(1, |loss|), and a later loss above it has exploded. One rule for
+    scalar runs and model runs.
+    """
+    if not math.isfinite(loss):
+        where = "at the start point" if step == 1 else f"at step {step}"
+        return f"loss became {loss} {where}", limit
+    if limit is None:
+        return None, explode_factor * max(1.0, abs(loss))
+    if loss > limit:
+        return f"loss exploded to {loss:.3g} at step {step}", limit
+    return None, limit

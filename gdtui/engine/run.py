@@ -21,7 +21,7 @@ from gdtui.engine import curvature, schedules
 from gdtui.engine.history import History
 from gdtui.engine.optimizers import check_hyperparameters, get_spec, make_optimizer, parse_lr
 from gdtui.engine.problems import Problem
-from gdtui.engine.records import Status, StepRecord
+from gdtui.engine.records import Status, StepRecord, loss_divergence
 from gdtui.engine.rewind import Checkpoint, Checkpoints, restore_checkpoint, take_checkpoint
 
 DTYPES = {name: getattr(torch, name) for name in settings.DTYPES}
@@ -364,14 +364,11 @@ class Run:
                 len(params), generator=self._noise_generator, dtype=self.dtype, device=self.device
             )
             loss = loss + self.noise * torch.dot(xi, torch.stack(params))
-        if not math.isfinite(loss_value):
-            where = "at the start point" if number == 1 else f"at step {number}"
-            self._stop(Status.DIVERGED, f"loss became {loss_value} {where}")
-            return None
-        if self._explode_limit is None:
-            self._explode_limit = self.explode_factor * max(1.0, abs(loss_value))
-        elif loss_value > self._explode_limit:
-            self._stop(Status.DIVERGED, f"loss exploded to {loss_value:.3g} at step {number}")
+        diverged, self._explode_limit = loss_divergence(
+            loss_value, number, self._explode_limit, self.explode_factor
+        )
+        if diverged is not None:
+            self._stop(Status.DIVERGED, diverged)
             return None
         loss.backward()
         grad = tuple([0.0 if p.grad is None else p.grad.item() for p in params])
