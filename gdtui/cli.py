@@ -519,6 +519,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # SIGHUP (a dropped SSH session) and SIGINT stop the loop between steps, so the JSON array
     # is closed and every completed step is written.
     held = None
+    fault: Exception | None = None
     stop = _SignalFlag()
     try:
         with stop:
@@ -529,11 +530,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                     writer.write(held.to_dict(names))
                 held = record
             if held is not None and streaming:
-                writer.write(held.to_dict(names))
+                last, held = held, None
+                writer.write(last.to_dict(names))
+    except Exception as err:
+        # A fault inside a step (CUDA out of memory): every completed step is still written,
+        # then main() says what happened in one line (exit 1).
+        fault = err
+        if held is not None and streaming and not isinstance(err, OSError):
+            writer.write(held.to_dict(names))
+        raise
     finally:
         writer.close()
         if recorder is not None:
-            recorder.close(stop.signum)
+            recorder.close(stop.signum, error=fault)
     if stop.signum is not None:
         raise KeyboardInterrupt if stop.signum == signal.SIGINT else Stopped(stop.signum)
     elapsed = time.perf_counter() - start
@@ -699,8 +708,9 @@ class RunRecorder:
                 f"cannot write {_shown(self.path)}: {err.strerror or err}", EXIT_INTERNAL_ERROR
             ) from None
 
-    def close(self, signum: int | None = None) -> None:
-        """Write the end line (the run's status, or the signal that stopped it) and close."""
+    def close(self, signum: int | None = None, error: BaseException | None = None) -> None:
+        """Write the end line (the run's status, or the signal or the fault that stopped it)
+        and close."""
         end = {
             "end": True,
             "steps": self.count,
@@ -708,6 +718,8 @@ class RunRecorder:
             "reason": self.run.reason,
             "signal": None if signum is None else signal.Signals(signum).name,
         }
+        if error is not None:
+            end["error"] = type(error).__name__
         try:
             self._write(json.dumps(end, allow_nan=False) + "\n")
             self.flush()
@@ -968,23 +980,27 @@ def _log_path(args: argparse.Namespace) -> Path | None:
 
 
 def _report_internal_error(err: BaseException, log: Path | None) -> int:
-    """Write the traceback of a bug to the log (a temp file without ``--log``); one line names it."""
+    """Write the traceback of a bug to the log (a temp file without ``--log``); one line names it.
+
+    A device fault (CUDA out of memory, a device-side assert) is not called a bug: the line
+    names the fault and the way out (:func:`gdtui.faults.device_fault`). Either way exit 1.
+    """
+    from gdtui.faults import device_fault
+
     text = "".join(traceback.format_exception(err))
     path = log or _default_log()
+    fault = device_fault(err)
+    kind = "device fault" if fault else "internal error"
+    what = f"error: {fault}" if fault else f"internal error: {type(err).__name__}: {visible(err)}"
     try:
         with path.open("a", encoding="utf-8") as file:
-            file.write(f"gdtui {time.strftime('%Y-%m-%d %H:%M:%S')}: internal error\n{text}\n")
+            file.write(f"gdtui {time.strftime('%Y-%m-%d %H:%M:%S')}: {kind}\n{text}\n")
     except OSError as io_err:
-        print(
-            f"gdtui: internal error: {type(err).__name__}: {err} "
-            f"(the traceback could not be written to {path}: {io_err.strerror or io_err})",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL_ERROR
-    print(
-        f"gdtui: internal error: {type(err).__name__}: {err} (traceback written to {path})",
-        file=sys.stderr,
-    )
+        reason = visible(io_err.strerror or io_err)
+        where = f"the traceback could not be written to {visible(path, 300)}: {reason}"
+    else:
+        where = f"traceback written to {visible(path, 300)}"
+    _say(f"{what} ({where})")
     return EXIT_INTERNAL_ERROR
 
 

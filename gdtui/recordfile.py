@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from gdtui.files import FileInputError, open_input_file
+from gdtui.safetext import visible
 from gdtui.summaries import SUMMARY_FIELDS
 
 FORMAT = "gdtui-watch"
@@ -110,6 +112,7 @@ class RecordFile:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._where = visible(str(self.path), 120)
         self.header: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
         self.offset = 0
@@ -126,28 +129,31 @@ class RecordFile:
         replaced (a new run on the same path) is read again from the start and ``generation``
         goes up by one. Raises :class:`RecordFileError` for anything that is not record data.
         """
+        # Opened through gdtui.files: a FIFO, a device, a folder or a symlink loop is refused in
+        # one line at once (never a blocking open, never a read of /dev/zero).
         try:
-            stat = os.stat(self.path)
-        except OSError as error:
-            raise RecordFileError(f"{self.path}: cannot read ({error.strerror})") from None
-        identity = (stat.st_dev, stat.st_ino)
-        if self._identity is not None and (
-            identity != self._identity or stat.st_size < self.offset
-        ):
-            self.header, self.end, self.offset = None, None, 0
-            self.generation += 1
-            self._reset_columns()
-        self._identity = identity
-        if stat.st_size <= self.offset or self.end is not None:
-            return 0
-        try:
-            with open(self.path, "rb") as file:
+            file = open_input_file(self.path, what="record")
+        except FileInputError as error:
+            raise RecordFileError(str(error)) from None
+        with file:
+            stat = os.fstat(file.fileno())
+            identity = (stat.st_dev, stat.st_ino)
+            if self._identity is not None and (
+                identity != self._identity or stat.st_size < self.offset
+            ):
+                self.header, self.end, self.offset = None, None, 0
+                self.generation += 1
+                self._reset_columns()
+            self._identity = identity
+            if stat.st_size <= self.offset or self.end is not None:
+                return 0
+            try:
                 file.seek(self.offset)
                 data = file.read(stat.st_size - self.offset)
-        except OSError as error:
-            raise RecordFileError(f"{self.path}: cannot read ({error.strerror})") from None
+            except OSError as error:
+                raise RecordFileError(f"{self._where}: cannot read ({error.strerror})") from None
         if self.header is None and data.lstrip()[:1] not in (b"", b"{"):
-            raise RecordFileError(f"{self.path}: not a gdtui record file (no JSON header line)")
+            raise RecordFileError(f"{self._where}: not a gdtui record file (no JSON header line)")
         complete = data.rfind(b"\n") + 1
         before = self.count
         lineno = self._lines
@@ -164,14 +170,14 @@ class RecordFile:
         return new
 
     def _read_line(self, raw: bytes, lineno: int) -> None:
-        where = f"{self.path}: line {lineno}"
+        where = f"{self._where}: line {lineno}"
         if not raw.strip():
             return
         try:
             obj = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             if self.header is None:
-                raise RecordFileError(f"{self.path}: not a gdtui record file") from None
+                raise RecordFileError(f"{self._where}: not a gdtui record file") from None
             raise RecordFileError(f"{where} is not JSON") from None
         if self.header is None:
             self._read_header(obj)
@@ -184,21 +190,23 @@ class RecordFile:
         try:
             self._append_step(obj)
         except (TypeError, ValueError, KeyError, ArithmeticError) as error:
-            raise RecordFileError(f"{where} is not a step line ({error})") from None
+            raise RecordFileError(f"{where} is not a step line ({visible(error, 100)})") from None
 
     def _read_header(self, obj: Any) -> None:
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise RecordFileError(f"{self.path}: not a gdtui record file (no '{FORMAT}' header)")
+            raise RecordFileError(f"{self._where}: not a gdtui record file (no '{FORMAT}' header)")
         version = obj.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise RecordFileError(f"{self.path}: record file with an invalid version {version!r}")
+            raise RecordFileError(
+                f"{self._where}: record file with an invalid version {visible(repr(version), 40)}"
+            )
         if version > VERSION:
             raise RecordFileError(
-                f"{self.path}: record format version {version} is newer than this gdtui reads "
+                f"{self._where}: record format version {version} is newer than this gdtui reads "
                 f"({VERSION}); upgrade gdtui"
             )
         params = obj.get("params")
-        bad = f"{self.path}: record file header has no valid 'params' list"
+        bad = f"{self._where}: record file header has no valid 'params' list"
         if not isinstance(params, list) or not params:
             raise RecordFileError(bad)
         names, shapes = [], []
@@ -213,7 +221,7 @@ class RecordFile:
             names.append(entry["name"])
             shapes.append(tuple(shape))
         if len(set(names)) != len(names):
-            raise RecordFileError(f"{self.path}: record file header repeats a parameter name")
+            raise RecordFileError(f"{self._where}: record file header repeats a parameter name")
         self.header = obj
         self.names = tuple(names)
         self.shapes = tuple(shapes)
@@ -260,7 +268,7 @@ class RecordFile:
     def _append_step(self, obj: dict[str, Any]) -> None:
         step = obj["step"]
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            raise ValueError(f"bad step {step!r}")
+            raise ValueError(f"bad step {visible(repr(step), 40)}")
         if self.count and step <= self._step[self.count - 1]:
             raise ValueError(f"step {step} after step {self._step[self.count - 1]}")
         stamp = _number(obj.get("time"))
@@ -400,7 +408,7 @@ def read_records(path: str | os.PathLike) -> RecordFile:
     record = RecordFile(path)
     record.poll()
     if record.header is None:
-        raise RecordFileError(f"{record.path}: not a gdtui record file (no header line)")
+        raise RecordFileError(f"{record._where}: not a gdtui record file (no header line)")
     return record
 
 
@@ -420,7 +428,9 @@ def rank_file(path: str | os.PathLike, rank: int) -> Path:
     ranks = sibling_ranks(path)
     if rank not in ranks:
         known = ", ".join(map(str, ranks)) or "none"
-        raise RecordFileError(f"{path}: no record file for rank {rank} (ranks found: {known})")
+        raise RecordFileError(
+            f"{visible(str(path), 120)}: no record file for rank {rank} (ranks found: {known})"
+        )
     return ranks[rank]
 
 

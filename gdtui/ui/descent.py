@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from gdtui.faults import device_fault
 from gdtui.ui import commands as cmd
 from gdtui.ui.commands import Command
 from gdtui.ui.messages import (
@@ -306,7 +307,9 @@ class DescentLoop:
         """
         self.playing = False
         trace = "".join(traceback.format_exception(err))
-        self.post(InternalError(f"{what}: {one_line(err)}", trace, fatal))
+        # Out of memory or a device error: name the fault and the way out, not "a bug".
+        summary = device_fault(err) or f"{what}: {one_line(err)}"
+        self.post(InternalError(summary, trace, fatal))
 
     def _pause(self) -> None:
         self.playing = False

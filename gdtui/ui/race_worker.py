@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 from textual.message import Message
 
 from gdtui import settings
+from gdtui.files import FileInputError, read_text_file
+from gdtui.safetext import visible
 from gdtui.ui import commands as cmd
 from gdtui.ui.messages import InternalError, Notice, Surface
 
@@ -89,15 +91,15 @@ def read_race_file(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any
 
     Torch-free. The scenario part is for :func:`gdtui.scenario.parse_scenario`.
     """
-    where = str(path)
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except OSError as err:
-        raise RaceFileError(f"{where}: cannot read: {err.strerror or err}") from None
-    except UnicodeDecodeError:
-        raise RaceFileError(f"{where}: not a text file (UTF-8 expected)") from None
+    where = visible(str(path), 120)
+    try:  # through gdtui.files: no FIFO, device, huge or non-UTF-8 file is read
+        data = tomllib.loads(read_text_file(path, what="race"))
+    except FileInputError as err:
+        raise RaceFileError(str(err)) from None
     except tomllib.TOMLDecodeError as err:
-        raise RaceFileError(f"{where}: not valid TOML: {err}") from None
+        raise RaceFileError(f"{where}: not valid TOML: {visible(err, 200)}") from None
+    except RecursionError:
+        raise RaceFileError(f"{where}: not valid TOML: nested too deeply") from None
     if "race" not in data:
         raise RaceFileError(f"{where}: no [[race]] entries")
     entries = check_race_entries(data.pop("race"), where)
