@@ -42,6 +42,7 @@ LISTS = ("problems", "optimizers", "scenarios", "datasets", "models", "losses", 
 MESSAGE_LIMIT = 1000
 """Longest error line printed; any value a message repeats is cut well before this."""
 VALUE_LIMIT = 60
+LINE_LIMIT = 100_000  # a summary line: escapes made visible, no real line cut
 """Most characters of a user's value repeated in a message."""
 RECORD_FLUSH_S = 0.5
 """``--record``: the file is flushed at least this often (and at the end, and on a signal)."""
@@ -61,6 +62,12 @@ class Stopped(Exception):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+def _lines_shown(lines: Sequence[str]) -> str:
+    """Summary lines for a terminal: a scenario's name or title from a file holds no live
+    escape (``ESC ] 0 ;`` would retitle the terminal); each line keeps to one line."""
+    return "\n".join(visible(line, LINE_LIMIT) for line in lines)
 
 
 def _shown(text: object) -> str:
@@ -548,7 +555,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     if run.step_count == 0 and run.reason and fmt not in ("table", "summary"):
         # No record to carry the reason (the loss was not finite at the start point).
-        print(f"gdtui: {run.status}: {run.reason}", file=sys.stderr)
+        print(f"gdtui: {run.status}: {visible(run.reason, MESSAGE_LIMIT)}", file=sys.stderr)
     if fmt in ("table", "summary"):
         last = run.last_record
         rate = run.step_count / elapsed if elapsed > 0 else float("inf")
@@ -574,7 +581,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             lines.append(f"epochs     {run.epoch} ({run.steps_per_epoch} steps each)")
             lines.append(_evaluation_text(run.evaluate()))
         lines.append(f"time       {elapsed:.3f} s ({rate:,.0f} steps/s)")
-        print("\n".join(lines), file=out)
+        print(_lines_shown(lines), file=out)
     return EXIT_OK
 
 
@@ -775,7 +782,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"bound      {_number_text(result.bound)} ({result.bound_formula})",
         f"suggested  {_number_text(result.suggested)} ({result.rule})",
     ]
-    print("\n".join(lines))
+    print(_lines_shown(lines))
     return EXIT_OK
 
 
@@ -954,7 +961,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
         raise UsageError(app.startup_error)
     if app.internal_error:
         print(
-            f"gdtui: internal error: {app.internal_error} (traceback written to {log})",
+            f"gdtui: internal error: {visible(app.internal_error, MESSAGE_LIMIT)} "
+            f"(traceback written to {visible(log, 300)})",
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR

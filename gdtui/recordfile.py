@@ -220,12 +220,16 @@ class RecordFile:
                 raise RecordFileError(bad)
             names.append(entry["name"])
             shapes.append(tuple(shape))
-        if len(set(names)) != len(names):
+        # The names as shown (controls made visible: a name from the file must not drive the
+        # terminal); step lines are matched on the names as written.
+        shown = [visible(name, 4 * len(name) + 1) for name in names]
+        if len(set(names)) != len(names) or len(set(shown)) != len(shown):
             raise RecordFileError(f"{self._where}: record file header repeats a parameter name")
         self.header = obj
-        self.names = tuple(names)
+        self.names = tuple(shown)
         self.shapes = tuple(shapes)
-        self._index = {name: i for i, name in enumerate(names)}
+        self._index = {name: i for i, name in enumerate(shown)}
+        self._written = {name: i for i, name in enumerate(names)}
         self._reset_columns()
 
     def _reset_columns(self) -> None:
@@ -280,15 +284,15 @@ class RecordFile:
         params = obj.get("params", {})
         if not isinstance(scalars, dict) or not isinstance(params, dict):
             raise TypeError("'scalars' or 'params' is not an object")
-        scalar_values = {str(k): _number(v) for k, v in scalars.items()}
+        scalar_values = {visible(k, 4 * len(k) + 1): _number(v) for k, v in scalars.items()}
         rows = np.full((len(self.names), len(FIELDS)), math.nan)
         present = np.zeros(len(self.names), dtype=bool)
         for name, summary in params.items():
-            i = self._index.get(name)
+            i = self._written.get(name)
             if i is None or summary is None:
                 continue
             if not isinstance(summary, dict):
-                raise TypeError(f"parameter {name!r} is not an object")
+                raise TypeError(f"parameter {visible(repr(name), 60)} is not an object")
             present[i] = True
             for j, field in enumerate(FIELDS):
                 rows[i, j] = _number(summary.get(field))
@@ -492,6 +496,12 @@ def _table(record: RecordFile) -> list[str]:
     return lines
 
 
+def _shown_lines(lines: list[str]) -> str:
+    """Text for a terminal: names from the file (parameters, optimizer, scalars, the end
+    reason) may hold ``ESC ] 0 ;`` or a newline; each line shows them as visible escapes."""
+    return "".join(visible(line, 100_000) + "\n" for line in lines)
+
+
 def format_attach(record: RecordFile | str | os.PathLike, fmt: str) -> str:
     """A record file as text for ``gdtui attach FILE --format summary|table|json``.
 
@@ -507,11 +517,11 @@ def format_attach(record: RecordFile | str | os.PathLike, fmt: str) -> str:
         document = {"header": header, "steps": list(record.iter_steps()), "end": record.end}
         return json.dumps(_jsonable(document), allow_nan=False)
     if fmt == "table":
-        return "\n".join(_table(record)) + "\n"
+        return _shown_lines(_table(record))
     last_step = int(record.step[-1]) if record.count else 0
     rate = record.steps_per_second()
     lines = [
-        f"{record.path}: {header.get('optimizer', '?')} on {header.get('device', '?')}, "
+        f"{record._where}: {header.get('optimizer', '?')} on {header.get('device', '?')}, "
         f"rank {header.get('rank', 0)}, {len(record.names)} parameter tensors",
         f"steps     {record.count} recorded, last optimizer step {last_step}; {_status(record)}",
         f"steps/s   {_fmt(rate, 0).strip()}",
@@ -532,4 +542,4 @@ def format_attach(record: RecordFile | str | os.PathLike, fmt: str) -> str:
             f"  {name:<{width}}"
             + "".join(" " + _fmt(last[k]) for k in ("ratio", "grad_norm", "cos", "eff_lr_median"))
         )
-    return "\n".join(lines) + "\n"
+    return _shown_lines(lines)

@@ -475,7 +475,7 @@ def launch_attach(path: str | os.PathLike, rank: int | None = None) -> int:
         target = recordfile.rank_file(path, rank) if rank is not None else Path(path)
         recordfile.follow(target)
     except recordfile.RecordFileError as err:
-        print(f"gdtui: {err}", file=sys.stderr)
+        print(f"gdtui: error: {visible(err, NOTICE_LIMIT)}", file=sys.stderr)
         return 2
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(

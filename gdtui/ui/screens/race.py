@@ -25,6 +25,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
+from gdtui.safetext import visible
 from gdtui.settings import SettingError, parse_lr
 from gdtui.ui import commands as cmd
 from gdtui.ui.messages import Notice, Surface
@@ -206,8 +207,9 @@ class RaceScreen(Screen[None]):
             select.set_options([(name, name) for name in info.optimizers])
             if "adam" in info.optimizers:
                 select.value = "adam"
-        self.query_one(RacePlot).border_subtitle = Text(f"{info.problem} · {info.title}")
-        self.query_one(RacePaths).border_subtitle = Text(info.expression)
+        # The title and formula come from the file: controls made visible (safetext).
+        self.query_one(RacePlot).border_subtitle = Text(visible(f"{info.problem} · {info.title}"))
+        self.query_one(RacePaths).border_subtitle = Text(visible(info.expression))
         self._dirty = True
 
     def on_race_surface(self, message: RaceSurface) -> None:
@@ -251,7 +253,7 @@ class RaceScreen(Screen[None]):
 
     def _show_error(self, text: str) -> None:
         line = self.query_one("#race-error", Static)
-        line.update(Text(text))
+        line.update(Text(visible(text, 400)))
         line.display = bool(text)
 
     def _show_form(self, shown: bool) -> None:
@@ -305,7 +307,7 @@ class RaceScreen(Screen[None]):
             text += f" · {SPEEDS[self.speed_index][0]}"
             if self.notice:
                 text += f" · {self.notice}"
-        self.query_one("#race-status", Static).update(Text(text))
+        self.query_one("#race-status", Static).update(Text(visible(text, 400)))
 
     def request_redraw(self) -> None:
         """Draw now (not on the next tick)."""
