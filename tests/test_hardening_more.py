@@ -7,6 +7,7 @@ that shows them.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import os
 import subprocess
@@ -61,6 +62,15 @@ def in_thread(fn: Callable[[], Any], timeout: float = 5.0) -> dict[str, Any]:
     thread.join(timeout)
     assert not thread.is_alive(), "blocked (a FIFO opened for reading waits for a writer)"
     return box
+
+
+def unblock(fifo: Path) -> None:
+    """Open ``fifo`` for writing and close it: a reader stuck opening it gets end-of-file."""
+    try:
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as err:
+        assert err.errno == errno.ENXIO  # nobody is reading it: nothing to unblock
+    time.sleep(0.2)
 
 
 def gdtui(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -268,18 +278,19 @@ def test_attach_summary_on_the_command_line_shows_escapes(
 
 
 def test_launch_attach_error_line_is_visible(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """launch_attach prints the reader's refusal visibly, whatever text the reader gives."""
+    from gdtui import recordfile
     from gdtui.ui.app import launch_attach
 
-    path = tmp_path / f"n{PWNED}.jsonl"
-    path.write_text("not json\n")
-    assert launch_attach(path) == 2
+    def refuse(path: object) -> None:
+        raise RecordFileError(f"n{PWNED}.jsonl: not a gdtui record file")
+
+    monkeypatch.setattr(recordfile, "follow", refuse)
+    assert launch_attach(tmp_path / "n.jsonl") == 2
     err = capsys.readouterr().err
-    assert (
-        err
-        == f"gdtui: error: {tmp_path}/n{PWNED_SHOWN}.jsonl: not a gdtui record file (no JSON header line)\n"
-    )
+    assert err == f"gdtui: error: n{PWNED_SHOWN}.jsonl: not a gdtui record file\n"
 
 
 # -- 3. a FIFO named *.toml: at launch, through the fallback, in the picker --------------------
@@ -340,7 +351,10 @@ async def test_the_picker_leaves_out_a_fifo_and_opening_one_keeps_the_app(
         await pilot.press("escape")
         app.last_notice = None
         app.open_scenario(str(fifo))
-        await wait_until(app, lambda: app.last_notice is not None, timeout=10)
+        try:
+            await wait_until(app, lambda: app.last_notice is not None, timeout=10)
+        finally:
+            unblock(fifo)  # were the worker stuck opening it, the test would hang, not fail
         assert app.last_notice == f"{fifo}: is a named pipe (FIFO), not a scenario file"
         assert app.main_screen.info.scenario == "seed-example"
         await pilot.press("n")  # the worker is not stuck: it still steps
