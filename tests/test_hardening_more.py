@@ -604,22 +604,39 @@ def test_launch_internal_error_line_is_visible(
 # -- 6. found by trying: the ones that had no test of their own --------------------------------
 
 
-def test_sigint_to_launch_exits_130(tmp_path: Path) -> None:
-    """SIGINT sent to ``gdtui launch`` exited 0; now 130 with the terminal restored."""
-    from test_app_hardening import launch_in_pty, read_pty, wait_exit
+@pytest.mark.parametrize(
+    ("value", "shown"), [("nan", "nan"), ("inf", "inf"), ("1e400", "inf")], ids=str
+)
+async def test_a_non_finite_hyperparameter_in_the_app_is_refused(
+    tmp_path: Path, value: str, shown: str
+) -> None:
+    """``momentum = nan`` typed in the app's field: refused in one line, the run kept (it was
+    accepted, then "diverged at step 1" with advice to lower the learning rate)."""
+    from textual.widgets import Input
 
-    pid, fd = launch_in_pty(["-m", "gdtui", "launch", "seed-example"])
-    seen = bytearray()
-    try:
-        assert read_pty(fd, lambda b: b"step" in b and b"\x1b[?1049h" in b, seen, timeout=60)
-        time.sleep(1.0)
-        os.kill(pid, 2)
-        read_pty(fd, lambda b: b"interrupted" in b, seen, timeout=20)
-        code = wait_exit(pid)
-    finally:
-        os.close(fd)
-    assert code == 130
-    assert b"gdtui: interrupted (SIGINT)" in seen
+    app = GdtuiApp(
+        "seed-example",
+        deterministic=True,
+        export_dir=tmp_path,
+        initial_steps=2,
+        overrides={"hyper": {"momentum": 0.5}},
+    )
+    async with app.run_test(size=WIDE) as pilot:
+        await settled(app)
+        generation = app.main_screen.info.generation
+        fields = {f.name: f for f in app.query(".hyper-input").results(Input)}
+        field = fields["momentum"]
+        field.focus()
+        await pilot.pause()
+        field.value = value
+        app.last_notice = None
+        await pilot.press("enter")
+        await wait_until(app, lambda: app.last_notice is not None, timeout=10)
+        assert app.last_notice == f"sgd: momentum must be a finite number, got {shown}"
+        await pilot.pause(0.3)
+        assert app.main_screen.info.generation == generation
+        assert app.main_screen.info.hyper["momentum"] == 0.5
+        assert app.main_screen.snapshot.step == 2
 
 
 def test_run_dev_zero_in_a_real_process_is_refused_quickly() -> None:
