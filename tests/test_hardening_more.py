@@ -331,6 +331,43 @@ def test_launch_with_a_fifo_exits_2_at_once(tmp_path: Path) -> None:
     assert f"gdtui: error: {fifo}: is a named pipe (FIFO), not a scenario file".encode() in seen
 
 
+STUCK_WORKER = """
+import threading, sys
+from gdtui import cli
+from gdtui.ui.descent import DescentLoop
+def stuck(self):
+    threading.Event().wait()  # a system call that never returns (a FIFO, a hung device)
+DescentLoop._start = stuck
+sys.exit(cli.main(["launch", "seed-example"]))
+"""
+
+
+@pytest.mark.parametrize("key", [b"q", b"\x11"], ids=["q", "ctrl+q"])
+def test_q_ends_the_app_even_when_the_descent_thread_is_stuck(key: bytes) -> None:
+    """Whatever blocks the descent thread, q and ctrl+q end the process (asyncio used to wait
+    for the thread forever): after STUCK_EXIT_S, with one line; the terminal is restored."""
+    from test_app_hardening import launch_in_pty, read_pty, wait_exit
+
+    from gdtui.ui.app import STUCK_EXIT_S
+
+    pid, fd = launch_in_pty(["-c", STUCK_WORKER])
+    seen = bytearray()
+    try:
+        assert read_pty(fd, lambda b: b"loading torch" in b, seen, timeout=60), bytes(seen[-300:])
+        read_pty(fd, lambda b: False, seen, 1.0)
+        os.write(fd, key)
+        start = time.monotonic()
+        read_pty(fd, lambda b: b"exiting without it" in b, seen, timeout=STUCK_EXIT_S + 20)
+        code = wait_exit(pid, timeout=10)
+    finally:
+        os.close(fd)
+    assert code == 0
+    assert time.monotonic() - start < STUCK_EXIT_S + 15
+    assert b"gdtui: the descent thread is stuck in a blocking call; exiting without it" in seen
+    tail = bytes(seen[seen.rfind(b"\x1b[?1049h") :])
+    assert b"\x1b[?1049l" in tail  # the alternate screen was left
+
+
 async def test_the_picker_leaves_out_a_fifo_and_opening_one_keeps_the_app(
     tmp_path: Path,
 ) -> None:
