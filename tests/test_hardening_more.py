@@ -277,6 +277,37 @@ def test_attach_summary_on_the_command_line_shows_escapes(
     assert "\x1b" not in out and "\x07" not in out
 
 
+async def test_attach_screen_shows_names_from_the_file_visibly(tmp_path: Path) -> None:
+    """The live view: the optimizer, device and parameter names of a record file and its own
+    name reach the status line, the titles and the layer panel with escapes made visible."""
+    from gdtui.ui.screens.attach import AttachScreen
+    from gdtui.ui.widgets.attach_status import AttachStatus
+
+    path = tmp_path / f"r{PWNED}.jsonl"
+    write_record(path, f"w{PWNED}", optimizer=f"SGD{PWNED}")
+    header, step = path.read_text().splitlines()
+    header_obj = json.loads(header)
+    header_obj["device"] = f"cuda{PWNED}"
+    path.write_text(json.dumps(header_obj) + "\n" + step + "\n")
+    app = GdtuiApp(attach=path, deterministic=True)
+    async with app.run_test(size=WIDE) as pilot:
+        screen = app.attach_screen
+        assert isinstance(screen, AttachScreen)
+        deadline = time.monotonic() + 30
+        while screen.followed is None or not len(screen.followed.step):
+            assert time.monotonic() < deadline, "the record was not read"
+            await pilot.pause(0.05)
+        await pilot.pause(0.3)
+        status = screen.query_one(AttachStatus).text
+        assert f"SGD{PWNED_SHOWN}" in status and f"cuda{PWNED_SHOWN}" in status, status
+        text = "\n".join(
+            "".join(segment.text for segment in strip)
+            for strip in app.screen._compositor.render_strips()
+        )
+        assert f"w{PWNED_SHOWN}" in text
+        assert not any(has_controls(row) for row in text.splitlines())
+
+
 def test_launch_attach_error_line_is_visible(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
