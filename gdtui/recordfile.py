@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from gdtui.files import FileInputError, open_input_file
+from gdtui.files import MAX_DATA_BYTES, FileInputError, open_input_file
 from gdtui.safetext import visible
 from gdtui.summaries import SUMMARY_FIELDS
 
@@ -40,6 +40,8 @@ FORMAT = "gdtui-watch"
 VERSION = 1
 FIELDS = SUMMARY_FIELDS
 ATTACH_FORMATS = ("summary", "table", "json")
+READ_BYTES = MAX_DATA_BYTES
+"""Most bytes one :meth:`RecordFile.poll` reads (64 MiB); a longer line is refused."""
 _RANK_NAME = re.compile(r"^(?P<stem>.+)\.rank(?P<rank>\d+)(?P<suffix>\.[^.]*)?$")
 
 
@@ -116,6 +118,8 @@ class RecordFile:
         self.header: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
         self.offset = 0
+        self.behind = False
+        """True when the last poll stopped at :data:`READ_BYTES` with more of the file unread."""
         self.generation = 0
         self._identity: tuple[int, int] | None = None
         self._reset_columns()
@@ -128,6 +132,8 @@ class RecordFile:
         A last line without its newline is left for the next poll. A file that shrank or was
         replaced (a new run on the same path) is read again from the start and ``generation``
         goes up by one. Raises :class:`RecordFileError` for anything that is not record data.
+        At most :data:`READ_BYTES` are read per poll, so memory stays bounded however large the
+        file; ``behind`` then says that more is there (:func:`read_records` polls until not).
         """
         # Opened through gdtui.files: a FIFO, a device, a folder or a symlink loop is refused in
         # one line at once (never a blocking open, never a read of /dev/zero).
@@ -145,16 +151,23 @@ class RecordFile:
                 self.generation += 1
                 self._reset_columns()
             self._identity = identity
+            self.behind = False
             if stat.st_size <= self.offset or self.end is not None:
                 return 0
+            want = min(stat.st_size - self.offset, READ_BYTES)
             try:
                 file.seek(self.offset)
-                data = file.read(stat.st_size - self.offset)
+                data = file.read(want)
             except OSError as error:
                 raise RecordFileError(f"{self._where}: cannot read ({error.strerror})") from None
+            self.behind = self.offset + len(data) < stat.st_size
         if self.header is None and data.lstrip()[:1] not in (b"", b"{"):
             raise RecordFileError(f"{self._where}: not a gdtui record file (no JSON header line)")
         complete = data.rfind(b"\n") + 1
+        if not complete and self.behind:
+            raise RecordFileError(
+                f"{self._where}: line {self._lines + 1} is longer than {READ_BYTES // 2**20} MiB"
+            )
         before = self.count
         lineno = self._lines
         for raw in data[:complete].split(b"\n")[:-1]:
@@ -411,6 +424,8 @@ def read_records(path: str | os.PathLike) -> RecordFile:
     """Read a whole record file (a torn last line is skipped); :class:`RecordFileError` if not one."""
     record = RecordFile(path)
     record.poll()
+    while record.behind:
+        record.poll()
     if record.header is None:
         raise RecordFileError(f"{record._where}: not a gdtui record file (no header line)")
     return record
@@ -424,6 +439,8 @@ def follow(path: str | os.PathLike) -> RecordFile:
     """
     record = RecordFile(path)
     record.poll()
+    while record.behind:
+        record.poll()
     return record
 
 

@@ -226,6 +226,31 @@ def test_record_file_replaced_by_a_fifo_while_followed(tmp_path: Path) -> None:
     assert str(box["error"]) == f"{path}: is a named pipe (FIFO), not a record file"
 
 
+def test_a_large_record_file_is_read_a_bounded_chunk_per_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory per poll stays bounded (READ_BYTES); read_records still reads every step."""
+    from gdtui import recordfile
+
+    path = tmp_path / "run.jsonl"
+    write_record(path, "w")
+    first_step = json.loads(path.read_text().splitlines()[1])
+    with path.open("a") as out:
+        for n in range(2, 41):
+            out.write(json.dumps({**first_step, "step": n}) + "\n")
+    monkeypatch.setattr(recordfile, "READ_BYTES", 1500)
+    partial = RecordFile(path)
+    partial.poll()
+    assert partial.behind and 0 < partial.count < 40 and partial.offset <= 1500
+    record = read_records(path)
+    assert record.count == 40 and not record.behind
+    assert record.step.tolist() == list(range(1, 41))
+    monkeypatch.setattr(recordfile, "READ_BYTES", 50)  # the header line alone is longer
+    with pytest.raises(RecordFileError) as err:
+        read_records(path)
+    assert str(err.value).startswith(f"{path}: line 1 is longer than ")
+
+
 def write_record(path: Path, name: str, optimizer: str = "SGD", scalar: str = "loss") -> None:
     header = {**HEADER, "params": [{"name": name, "shape": [2], "group": 0}]}
     header["optimizer"] = optimizer
