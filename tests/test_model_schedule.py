@@ -140,19 +140,25 @@ def test_schedule_planned_over_the_budget_by_default() -> None:
 
 
 def test_set_lr_scales_the_schedule_as_a_formula_run_does() -> None:
-    """One rule for both runs: the schedule keeps its shape, scaled to the new rate."""
-    model = build_model_run(
-        {"name": "moons", "samples": 80}, {}, {}, {"steps": 20, "device": "cpu"}, "sgd", 0.1,
-        schedule="cosine",
-    )  # fmt: skip
-    formula = Run(get_problem("quadratic"), "sgd", 0.1, max_steps=20, schedule="cosine")
+    """One rule for both runs: the schedule keeps its shape, scaled to the new rate (one-cycle
+    computes each rate from its peak, so a bare change of the group's lr would be undone)."""
+
+    def model_run() -> ModelRun:
+        tables = ({"name": "moons", "samples": 80}, {}, {}, {"steps": 20, "device": "cpu"})
+        return build_model_run(*tables, "sgd", 0.1, schedule="one-cycle")
+
+    untouched = [r.lr for r in model_run().steps()]
+    model = model_run()
+    formula = Run(get_problem("quadratic"), "sgd", 0.1, max_steps=20, schedule="one-cycle")
     for run in (model, formula):
         for _ in range(5):
             run.step()
         assert run.set_lr(0.05) == 0.05
     a = [r.lr for r in model.steps()]
     b = [r.lr for r in formula.steps()]
-    assert a == b and a[0] == 0.05 and len(set(a)) == len(a)
+    assert a == b and a[0] == 0.05
+    factor = 0.05 / untouched[5]
+    assert a == pytest.approx([factor * lr for lr in untouched[5:]], rel=1e-12)
 
 
 def test_bad_schedules_are_one_line() -> None:
