@@ -122,6 +122,7 @@ class Scenario:
             "tolerance": self.tolerance,
             "dtype": self.dtype,
             "device": self.device,
+            "curvature_every": self.curvature_every,
         }
         if budget:
             run["steps"] = budget
@@ -137,7 +138,6 @@ class Scenario:
                 base_dir=self.base_dir,
                 schedule=self.schedule,
                 schedule_args=dict(self.schedule_args) or None,
-                curvature_every=self.curvature_every,
                 **kwargs,
             )
         except USER_ERRORS as err:

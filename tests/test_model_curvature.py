@@ -40,10 +40,15 @@ def regression_run(batch_size="full", steps=12, every=4) -> ModelRun:
         {"name": "regression", "samples": 120, "features": 3},
         {"kind": "linear"},
         {"fn": "mse"},
-        {"batch_size": batch_size, "steps": steps, "dtype": "float64", "device": "cpu"},
+        {
+            "batch_size": batch_size,
+            "steps": steps,
+            "dtype": "float64",
+            "device": "cpu",
+            "curvature_every": every,
+        },
         "sgd",
         0.05,
-        curvature_every=every,
     )
 
 
@@ -148,7 +153,7 @@ def test_warm_start_converges_in_fewer_products() -> None:
 @pytest.mark.parametrize("value", [-1, 1.5, True, "2"])
 def test_bad_curvature_every_is_one_line(value) -> None:
     with pytest.raises(RunError, match="curvature_every must be a whole number ≥ 0"):
-        build_model_run({"name": "moons"}, {}, {}, {}, curvature_every=value)
+        build_model_run({"name": "moons"}, {}, {}, {"curvature_every": value})
 
 
 def test_a_diverged_point_has_no_lambda_max() -> None:
@@ -207,10 +212,9 @@ def test_host_reads_only_on_measured_steps(monkeypatch) -> None:
         {"name": "moons", "samples": 80},
         {"kind": "mlp", "hidden": [8]},
         {},
-        {"steps": 50, "batch_size": 16, "device": "cpu"},
+        {"steps": 50, "batch_size": 16, "device": "cpu", "curvature_every": 3},
         "sgd",
         0.1,
-        curvature_every=3,
     )
     run.step()
     reads = host_reads_per_step(run, 6, monkeypatch)  # steps 2 … 7: 3 and 6 are measured

@@ -653,7 +653,7 @@ class ModelRun:
 
 MODEL_KEYS = ("kind", "hidden", "activation")
 LOSS_KEYS = ("fn",)
-RUN_KEYS = ("batch_size", "steps", "seed", "tolerance", "dtype", "device")
+RUN_KEYS = ("batch_size", "steps", "seed", "tolerance", "dtype", "device", "curvature_every")
 
 
 def _check_keys(section: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
@@ -679,7 +679,8 @@ def build_model_run(
     """A :class:`ModelRun` from a scenario's ``[data]``, ``[model]``, ``[loss]`` and ``[run]``
     tables as plain dicts, every key checked (one-line errors: :class:`DataError`,
     :class:`ModelError`, :class:`RunError`, :class:`OptimizerError`). ``overrides`` are passed
-    to :class:`ModelRun` (``chunk_interval``, ``history_capacity``, ``explode_factor``)."""
+    to :class:`ModelRun` (``chunk_interval``, ``history_capacity``, ``explode_factor``,
+    ``schedule`` and ``schedule_args``)."""
     model, loss, run = dict(model or {}), dict(loss or {}), dict(run or {})
     _check_keys("model", model, MODEL_KEYS)
     _check_keys("loss", loss, LOSS_KEYS)
@@ -724,5 +725,6 @@ def build_model_run(
         dtype=run.get("dtype", "float32"),
         device=run.get("device", "auto"),
         seed=seed,
+        curvature_every=run.get("curvature_every", 0),
         **overrides,
     )
