@@ -73,6 +73,8 @@ def test_least_squares_lambda_max_is_the_top_eigenvalue_of_2_over_n_xtx(batch_si
     for value in measured.values():
         assert value == pytest.approx(expected, rel=1e-6)
     assert run.lambda_max() == pytest.approx(expected, rel=1e-6)
+    column = run.history.column("lambda_max")  # what the loss plot's λmax line reads
+    assert [v for v in column if v == v] == [measured[4], measured[8], measured[12]]
     # a batch's own Hessian is not the full one: the test can tell them apart
     batch = run.x_train[:8]
     xb = torch.cat([batch, torch.ones(8, 1, dtype=torch.float64)], dim=1)

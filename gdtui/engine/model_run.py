@@ -475,15 +475,20 @@ class ModelRun:
         for (number, lr, epoch, summarised, sharpness), row in landed:
             if self.status is not Status.RUNNING:
                 continue  # steps taken after a stop that was only seen now: not recorded
-            record = self._record(number, float(lr), epoch, summarised, row)
+            record = self._record(number, float(lr), epoch, summarised, row, sharpness)
             if record is None:
                 continue
-            record.lambda_max = sharpness
             out.append(record)
         return out
 
     def _record(
-        self, number: int, lr: float, epoch: int | None, summarised: bool, row: np.ndarray
+        self,
+        number: int,
+        lr: float,
+        epoch: int | None,
+        summarised: bool,
+        row: np.ndarray,
+        sharpness: float | None = None,
     ) -> ModelRecord | None:
         loss = float(row[0])
         diverged, self._explode_limit = loss_divergence(
@@ -539,6 +544,7 @@ class ModelRun:
         if summarised and not math.isfinite(update_norm):
             self._stop(Status.DIVERGED, f"the update became {update_norm} at step {number}")
             return None
+        record.lambda_max = sharpness
         if epoch is not None:
             record.epoch = epoch
             record.train_loss, record.val_loss = float(tail[0]), float(tail[1])
