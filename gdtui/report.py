@@ -48,7 +48,7 @@ def clean_layers(layers: dict[str, dict[str, Any]] | None) -> dict[str, dict[str
 def layer_csv_header(layers: Sequence[str], fields: Sequence[str] = LAYER_FIELDS) -> list[str]:
     """CSV columns of a big model's run: the whole-model numbers, the epoch's, then
     ``LAYER.FIELD`` for every tensor."""
-    cols = ["step", "loss", "grad_norm", "update_norm", "lr", *EPOCH_KEYS]
+    cols = ["step", "loss", "grad_norm", "update_norm", "lr", *OPTIONAL_KEYS, *EPOCH_KEYS]
     cols += [f"{layer}.{f}" for layer in layers for f in fields]
     return [*cols, "status", "reason"]
 
@@ -63,7 +63,7 @@ def layer_csv_row(
 
     out: list[Any] = [row["step"], cell(row["loss"]), cell(row.get("grad_norm"))]
     out += [cell(row.get("update_norm")), row["lr"]]
-    out += [cell(row.get(k)) for k in EPOCH_KEYS]
+    out += [cell(row.get(k)) for k in (*OPTIONAL_KEYS, *EPOCH_KEYS)]
     summaries = row.get("layers") or {}
     for layer in layers:
         values = summaries.get(layer) or {}

@@ -122,6 +122,7 @@ class Scenario:
             "tolerance": self.tolerance,
             "dtype": self.dtype,
             "device": self.device,
+            "curvature_every": self.curvature_every,
         }
         if budget:
             run["steps"] = budget
@@ -135,6 +136,8 @@ class Scenario:
                 lr=self.effective_lr,
                 hyper=self.hyper,
                 base_dir=self.base_dir,
+                schedule=self.schedule,
+                schedule_args=dict(self.schedule_args) or None,
                 **kwargs,
             )
         except USER_ERRORS as err:
@@ -444,12 +447,6 @@ def _noise(where: str | None, value: Any) -> float:
 
 def _validated_model(scenario: Scenario, where: str | None, checked: dict[str, Any]) -> Scenario:
     """The cheap checks of a model scenario; the data is loaded when the run is built."""
-    if scenario.schedule is not None or scenario.curvature_every:
-        raise _fail(
-            where,
-            "[schedule] and [run] curvature_every are for a formula's [problem]; "
-            "a model on [data] does not have them yet",
-        )
     if scenario.noise:
         raise _fail(where, "[problem] noise is for a formula; a model's batches are its noise")
     try:

@@ -263,7 +263,7 @@ def test_linear_regression_matches_a_plain_torch_loop(capsys: pytest.CaptureFixt
         (["--noise", "-1"], "--noise must be a finite number ≥ 0, got -1"),
         (["--noise", "nan"], "--noise must be a finite number ≥ 0, got nan"),
         (["linear-regression", "--noise", "1"], "[problem] noise is for a formula"),
-        (["linear-regression", "--schedule", "cosine"], "a model on [data] does not have them"),
+        (["linear-regression", "--schedule", "cosinus"], "unknown schedule 'cosinus'"),
     ],
 )
 def test_model_options_bad_input(

@@ -59,6 +59,7 @@ BUILTIN_STATUS = {
 # that the scenario file builds the same run (a few steps, to keep the suite fast).
 MODEL_BUILTINS = [
     "csv-example",
+    "edge-of-stability",
     "full-batch-vs-sgd",
     "linear-regression",
     "mlp-digits",
