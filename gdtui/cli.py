@@ -848,8 +848,12 @@ class RaceRecorder(RunRecorder):
             "steps": self.count,
             "signal": None if signum is None else signal.Signals(signum).name,
             "runs": [
-                {"run": label, "steps": run.step_count, "status": str(run.status),
-                 "reason": run.reason}
+                {
+                    "run": label,
+                    "steps": run.step_count,
+                    "status": str(run.status),
+                    "reason": run.reason,
+                }
                 for label, run in self.race
             ],
         }

@@ -264,7 +264,6 @@ def race_table(rows: Sequence[dict[str, Any]], criterion: str) -> list[str]:
         lines.append(
             f"{r['run']:<{width}} {r['optimizer']:<10} {r['lr']:>9.3g} {r['steps']:>7} "
             f"{'—' if reached is None else reached:>7} {_fmt(r['final_loss'])} "
-            f"{_fmt(r['best_loss'])} {r['status']}"
-            + (f": {r['reason']}" if r["reason"] else "")
+            f"{_fmt(r['best_loss'])} {r['status']}" + (f": {r['reason']}" if r["reason"] else "")
         )
     return lines

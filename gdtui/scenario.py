@@ -38,7 +38,6 @@ from gdtui.engine import (
 )
 from gdtui.engine.data import DATA_KEYS
 from gdtui.engine.expression import check_name
-from gdtui.engine.race import ENTRY_KEYS, MAX_CONTENDERS, TOLERANCE, Race, inherit
 from gdtui.engine.model_run import (
     LOSS_KEYS,
     MODEL_KEYS,
@@ -47,6 +46,7 @@ from gdtui.engine.model_run import (
     parse_batch_size,
 )
 from gdtui.engine.models import LOSSES, MODEL_KINDS, ModelError
+from gdtui.engine.race import ENTRY_KEYS, MAX_CONTENDERS, TOLERANCE, Race, inherit
 from gdtui.engine.schedules import (
     SCHEDULES,
     check_schedule,
@@ -478,7 +478,11 @@ def race_entry(entry: Any, index: int | None = None) -> dict[str, Any]:
         raise ScenarioError(f"{at}{err}") from None
     if "noise" in entry:
         value = entry["noise"]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < math.inf:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value < math.inf
+        ):
             raise ScenarioError(f"{at}noise must be a finite number ≥ 0, got {_shown(value)}")
     return entry
 
