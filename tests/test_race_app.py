@@ -1,32 +1,27 @@
 """The race screen: stepped in its own worker, its table the engine's numbers, contenders added
-and removed inline, a 7th refused, and the [[race]] tables read without torch."""
+and removed inline, a 7th refused, a race file's errors in one line."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 
 import pytest
 
 from gdtui.engine import Race, Run, get_problem
-from gdtui.scenario import load_scenario, parse_scenario
+from gdtui.scenario import ScenarioError, builtin_dir, load_scenario, race_entry
 from gdtui.settings import SettingError, parse_lr
 from gdtui.ui.app import GdtuiApp
 from gdtui.ui.format import num
 from gdtui.ui.race_worker import (
     RaceFileError,
-    check_race_entries,
     opening_entries,
     parse_hyper,
-    read_race_file,
 )
 from gdtui.ui.screens.main import MainScreen
 from gdtui.ui.screens.race import RaceScreen
 from gdtui.ui.widgets.race_plot import MARKERS
 from gdtui.ui.widgets.race_table import row_cells
-
-PENDING = Path(__file__).resolve().parent.parent / "scenarios_pending"
 
 
 async def until(predicate, timeout: float = 60.0) -> None:
@@ -180,7 +175,7 @@ async def test_a_race_file_runs_as_the_engine_races_its_entries() -> None:
     app = GdtuiApp("seed-example", deterministic=True)
     async with app.run_test(size=(120, 40)):
         await until(lambda: app.main_screen.snapshot is not None)
-        path = PENDING / "momentum-vs-plain.toml"
+        path = builtin_dir() / "momentum-vs-plain.toml"
         screen = RaceScreen(path, initial_steps=400, deterministic=True)
         await app.push_screen(screen)
         await until(lambda: screen.snapshot is not None)
@@ -215,39 +210,39 @@ async def test_a_bad_race_file_says_why_in_one_line(tmp_path) -> None:
         screen = RaceScreen(bad, deterministic=True)
         await app.push_screen(screen)
         await until(lambda: screen.failure is not None)
-        assert screen.failure.startswith("race entry 1: unknown field 'speed'; allowed: label")
-        assert "\n" not in screen.failure
+        assert screen.failure == (
+            f"{bad}: [[race]] 1: unknown field 'speed' (did you mean 'seed'?); allowed: label, "
+            "optimizer, lr, hyper, batch_size, schedule, schedule_args, seed, noise"
+        )
         await pilot.press("escape")
         await until(lambda: isinstance(app.screen, MainScreen))
 
 
-# -- torch-free reading of [[race]] tables --------------------------------------------------------
+# -- the [[race]] built-ins and entries ----------------------------------------------------------
 
 
-def test_the_pending_race_files_read_and_build_scenarios() -> None:
-    for name, count in (("adam-vs-sgd", 4), ("momentum-vs-plain", 4)):
-        data, entries = read_race_file(PENDING / f"{name}.toml")
-        assert len(entries) == count and all("label" in e and "lr" in e for e in entries)
-        scenario = parse_scenario(data, name, name)
+def test_the_race_builtins_have_their_entries() -> None:
+    for name, count in (("adam-vs-sgd", 4), ("momentum-vs-plain", 4), ("adam-vs-sgd-digits", 4)):
+        scenario = load_scenario(name)
+        assert len(scenario.race) == count and all("label" in e for e in scenario.race)
         assert scenario.description.strip()
 
 
 def test_race_entry_tables_are_checked_in_one_line() -> None:
     cases = [
-        (3, "[[race]] must be an array of tables, got 3"),
-        ([3], "race entry 1 must be a table, got 3"),
-        ([{"lr": -1}], "race entry 1: learning rate must be above 0, got -1"),
-        ([{}, {"lr": "0.1"}], "race entry 2: learning rate must be a number, got '0.1'"),
-        ([{"label": ""}], "race entry 1: label must be non-empty text, got ''"),
-        ([{"hyper": 0.9}], "race entry 1: hyper must be a table, got 0.9"),
-        ([{"optimizer": 1}], "race entry 1: optimizer must be text, got 1"),
-        ([{"seed": -1}], "race entry 1: seed must be a whole number from 0 to 2**63 - 1"),
+        (3, "[[race]] 1: an entry must be a table, got 3"),
+        ({"lr": -1}, "[[race]] 1: learning rate must be above 0, got -1"),
+        ({"lr": "0.1"}, "[[race]] 1: learning rate must be a number, got '0.1'"),
+        ({"label": ""}, "[[race]] 1: label must be one line of text, got ''"),
+        ({"hyper": 0.9}, "[[race]] 1: hyper must be a table, got 0.9"),
+        ({"optimizer": 1}, "[[race]] 1: optimizer must be text, got 1"),
+        ({"seed": -1}, "[[race]] 1: seed must be a whole number from 0 to 2**63 - 1"),
     ]
-    for entries, message in cases:
-        with pytest.raises(RaceFileError) as err:
-            check_race_entries(entries, "f.toml")
-        assert str(err.value).startswith(f"f.toml: {message}"), str(err.value)
-    assert check_race_entries([{"lr": 1, "label": "x"}]) == [{"lr": 1.0, "label": "x"}]
+    for entry, message in cases:
+        with pytest.raises(ScenarioError) as err:
+            race_entry(entry, 1)
+        assert str(err.value).startswith(message), str(err.value)
+    assert race_entry({"lr": 1, "label": " x "}) == {"lr": 1.0, "label": "x"}
 
 
 def test_hyper_text_and_the_opening_race() -> None:
@@ -310,7 +305,7 @@ async def test_help_on_the_race_screen_tells_the_race_and_its_keys() -> None:
     app = GdtuiApp("seed-example", deterministic=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(lambda: app.main_screen.snapshot is not None)
-        screen = RaceScreen(PENDING / "adam-vs-sgd.toml", deterministic=True)
+        screen = RaceScreen(load_scenario("adam-vs-sgd"), deterministic=True)
         await app.push_screen(screen)
         await until(lambda: screen.info is not None)
         await pilot.press("question_mark")
