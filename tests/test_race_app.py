@@ -344,3 +344,75 @@ def test_the_race_plot_draws_log10_of_the_loss_with_a_marker_per_run() -> None:
     # No loss above L*: the loss itself on a linear axis, said in the title.
     lines, ylim = render_race_text([Curve("x", 0, steps, -np.ones(8))], 60, 16, 0.0)
     assert lines[0].startswith("\x1b[1mloss") and ylim[2] is False
+
+
+# -- races of models, the tolerance, a scenario's own race ----------------------------------------
+
+
+async def test_a_model_race_shows_the_engines_losses_without_a_landscape() -> None:
+    """adam-vs-sgd-digits on the race screen: four ModelRuns, the table the engine's own race of
+    the same scenario after 5 rounds, the loss curves drawn, the landscape panel hidden."""
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.main_screen.snapshot is not None)
+        scenario = load_scenario("adam-vs-sgd-digits")
+        screen = RaceScreen(scenario, initial_steps=5, deterministic=True)
+        await app.push_screen(screen)
+        await until(lambda: screen.drawn(5))
+        screen.request_redraw()
+        await pilot.pause()
+        assert screen.failure is None and screen.info.is_model
+        engine = scenario.build_race()
+        engine.run(5)
+        assert list(screen.snapshot.rows) == engine.table()
+        assert [r.final_loss for r in engine.table()] == [
+            c.view.loss[-1] for c in screen.snapshot.contenders
+        ]
+        assert not screen.query_one("#race-paths").display
+        plot = "\n".join(screen.query_one("#race-loss").plain_lines)
+        assert all(label in plot for label in engine.labels)
+        assert "digits" in str(screen.query_one("#race-loss").border_subtitle)
+
+
+async def test_t_sets_the_tolerance_with_an_inline_error_for_a_bad_one() -> None:
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.main_screen.snapshot is not None)
+        scenario = load_scenario("momentum-vs-plain")
+        screen = RaceScreen(scenario, initial_steps=200, deterministic=True)
+        await app.push_screen(screen)
+        await until(lambda: screen.drawn(200))
+        await pilot.press("t")
+        field = screen.query_one("#race-tolerance")
+        assert screen.has_class("-tolerance") and field.has_focus and field.value == "1e-06"
+        field.value = "-1"
+        await pilot.press("enter")
+        assert screen.query_one("#race-error").display
+        assert str(screen.query_one("#race-error").render()) == (
+            "tolerance must be a finite number ≥ 0, got -1"
+        )
+        assert screen.has_class("-tolerance")  # still open, the race unchanged
+        field.value = "0.01"
+        await pilot.press("enter")
+        await until(lambda: screen.snapshot.criterion.endswith("≤ 0.01"))
+        assert not screen.has_class("-tolerance") and not screen.query_one("#race-error").display
+        engine = scenario.build_race(tolerance=0.01)
+        engine.run(200)
+        assert list(screen.snapshot.rows) == engine.table()
+        before = scenario.build_race()  # the default 1e-6: later steps
+        before.run(200)
+        assert [r.steps_to_tolerance for r in before.table()] != [
+            r.steps_to_tolerance for r in engine.table()
+        ]
+
+
+async def test_R_on_a_race_scenario_opens_its_own_race() -> None:
+    app = GdtuiApp("momentum-vs-plain", deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_race(pilot)
+        assert [r.label for r in screen.snapshot.rows] == [
+            "plain lr=0.02",
+            "momentum 0.9 lr=0.02",
+            "plain lr=0.09",
+            "momentum 0.5 lr=0.1",
+        ]
