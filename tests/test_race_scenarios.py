@@ -541,6 +541,10 @@ def test_a_signal_during_a_race_leaves_valid_json(
         assert {r["params"]["w"] for r in mine} <= {5.0, -1.0}
     lines = [json.loads(line) for line in record_path.read_text().splitlines()]
     assert lines[-1]["end"] is True and lines[-1]["signal"] == sig.name
+    assert [(r["run"], r["status"]) for r in lines[-1]["runs"]] == [
+        ("bounce", "running"),
+        ("also", "running"),
+    ]
     assert [(s["run"], s["step"]) for s in lines[1:-1]] == [(r["run"], r["step"]) for r in records]
 
 
