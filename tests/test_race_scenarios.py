@@ -582,3 +582,31 @@ def test_an_override_that_breaks_an_entry_names_it(
     code, out, err = gdtui(capsys, "run", str(path), "--optimizer", "adam")
     assert code == 2 and out == ""
     assert err.startswith("gdtui: error: [[race]] 2: 'adam' has no hyper-parameter 'momentum'")
+
+
+def test_entries_set_their_own_schedule_seed_and_noise(tmp_path: Path) -> None:
+    """Each entry's schedule, seed and noise reach its run: the same records as a Run built
+    with them by hand (float64, exact)."""
+    scenario = load_file(
+        race_file(
+            tmp_path,
+            '[[race]]\nlabel = "cosine"\nschedule = "cosine"\nschedule_args = { T_max = 20 }\n'
+            '[[race]]\nlabel = "noisy"\nnoise = 0.5\nseed = 7\n',
+        )
+    )
+    race = scenario.build_race()
+    seen: dict[str, list] = {"cosine": [], "noisy": []}
+    for label, record in race.steps():
+        seen[label].append(record)
+    problem = scenario.problem()
+    by_hand = {
+        "cosine": Run(
+            problem, "sgd", 0.001, max_steps=50, schedule="cosine", schedule_args={"T_max": 20}
+        ),
+        "noisy": Run(problem, "sgd", 0.001, max_steps=50, noise=0.5, seed=7),
+    }
+    for label, run in by_hand.items():
+        mine = [(r.loss, r.params, r.lr) for r in run.steps()]
+        assert [(r.loss, r.params, r.lr) for r in seen[label]] == mine, label
+    assert seen["cosine"][20].lr == pytest.approx(0.0)  # cosine from 0.001 to 0 in 20 steps
+    assert len({r.lr for r in seen["noisy"]}) == 1
