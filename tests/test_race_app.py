@@ -416,3 +416,29 @@ async def test_R_on_a_race_scenario_opens_its_own_race() -> None:
             "plain lr=0.09",
             "momentum 0.5 lr=0.1",
         ]
+
+
+async def test_a_model_race_adds_a_contender_with_its_own_batch_size() -> None:
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.main_screen.snapshot is not None)
+        scenario = load_scenario("adam-vs-sgd-digits")
+        entries = [{"label": "adam"}]
+        screen = RaceScreen(scenario, entries, initial_steps=2, deterministic=True)
+        await app.push_screen(screen)
+        await until(lambda: screen.drawn(2))
+        await pilot.press("a")
+        assert screen.query_one("#race-batch").display
+        screen.query_one("#race-optimizer").value = "sgd"
+        screen.query_one("#race-lr").value = "0.1"
+        screen.query_one("#race-batch").value = "0"
+        await pilot.press("enter")
+        await until(lambda: screen.add_error != "")
+        assert screen.add_error == 'batch_size must be "full" or a whole number ≥ 1, got 0'
+        screen.query_one("#race-batch").value = "full"
+        await pilot.press("enter")
+        await until(lambda: len(screen.snapshot.rows) == 2)
+        row = screen.snapshot.rows[1]
+        assert (row.label, row.optimizer, row.lr) == ("sgd lr=0.1", "sgd", 0.1)
+        assert screen.loop.race["sgd lr=0.1"].batch_size is None  # full batch
+        assert screen.loop.race["adam"].batch_size == 64  # the scenario's

@@ -225,8 +225,12 @@ class Race:
     # -- contenders ----------------------------------------------------------------------------
 
     def default_label(self, run: Any) -> str:
-        """``"<optimizer> lr=<lr>"``, made unique with ``#2``, ``#3``… ."""
+        """``"<optimizer> lr=<lr>"`` (a model's mini-batches add ``batch=<size>``), made unique
+        with ``#2``, ``#3``… ."""
         base = f"{run.optimizer_name} lr={run.lr:g}"
+        batch = getattr(run, "batch_size", None)
+        if batch is not None:
+            base += f" batch={batch}"
         label, n = base, 1
         while label in self._runs:
             n += 1

@@ -3,10 +3,10 @@
 Overlaid loss curves (:class:`~gdtui.ui.widgets.race_plot.RacePlot`), the paths on the landscape
 (:class:`~gdtui.ui.widgets.race_paths.RacePaths`) and the engine's table
 (:class:`~gdtui.ui.widgets.race_table.RaceTable`). Keys: space run / pause, n one step, r reset,
-a add a contender (optimizer, lr, hyper-parameters, label; checked inline), d remove the
-selected one, ↑ ↓ select, f speed, t the tolerance of steps-to-tolerance (checked inline; the
-table recounts at once), esc back to the main screen. A race of models (a scenario on ``[data]``)
-has loss curves and the table, no landscape. A
+a add a contender (optimizer, lr, hyper-parameters, label, a model's batch size; checked
+inline), d remove the selected one, ↑ ↓ select, f speed, t the tolerance of steps-to-tolerance
+(checked inline; the table recounts at once), esc back to the main screen. A race of models (a
+scenario on ``[data]``) has loss curves and the table, no landscape. A
 :class:`~gdtui.ui.race_worker.RaceLoop` owns the race and torch; this screen only draws what it
 sends, at most three times a second and only when something changed.
 """
@@ -150,6 +150,8 @@ class RaceScreen(Screen[None]):
                 yield Input(
                     placeholder="momentum=0.9 betas=0.9,0.99", id="race-hyper", compact=True
                 )
+                yield Label("batch", id="race-batch-label")
+                yield Input(placeholder="as the scenario", id="race-batch", compact=True)
                 yield Button("add", id="race-add", compact=True)
         with Horizontal(id="race-tolerance-form"):
             yield Label("tolerance")
@@ -222,6 +224,8 @@ class RaceScreen(Screen[None]):
         paths = self.query_one(RacePaths)
         paths.border_subtitle = Text(info.expression)
         paths.display = not info.is_model  # a model has no landscape: the curves take the row
+        for widget in self.query("#race-batch-label, #race-batch"):
+            widget.display = info.is_model  # mini-batches are a model's
         self._dirty = True
 
     def on_race_surface(self, message: RaceSurface) -> None:
@@ -483,6 +487,9 @@ class RaceScreen(Screen[None]):
                 entry["hyper"] = parse_hyper(hyper_text)
             except RaceFileError as err:
                 return {}, str(err)
+        batch = self.query_one("#race-batch", Input).value.strip()
+        if batch and self.info is not None and self.info.is_model:
+            entry["batch_size"] = batch  # "full" or a whole number, checked by the worker
         label = self.query_one("#race-label", Input).value.strip()
         if label:
             entry["label"] = label
