@@ -743,7 +743,7 @@ def run_race(args: argparse.Namespace, scenario: Any, record_path: Path | None) 
 
     def emit(label: str, record: Any) -> None:
         if streaming:
-            if writer.count == 0 and fmt == "csv" and not writer._by_layer:
+            if writer.count == 0 and fmt == "csv":
                 # one state column per key of every optimizer in the race, not only the first's
                 rows = [race.record_dict(k, r) for k, r in held.items()]
                 writer.use_state_keys([*rows, race.record_dict(label, record)])

@@ -151,8 +151,14 @@ class RecordWriter:
 
     def use_state_keys(self, rows: Iterable[dict[str, Any]]) -> None:
         """CSV: take the optimizer-state columns from all of ``rows`` (a race's first records,
-        one per optimizer) instead of from the first row written. Before the first write."""
-        if self.count == 0 and self._state_keys is None:
+        one per optimizer) instead of from the first row written. Before the first write; a
+        big model's CSV (per-layer columns) has no state columns and ignores it."""
+        if (
+            self.fmt == "csv"
+            and not self._by_layer
+            and self.count == 0
+            and self._state_keys is None
+        ):
             keys: dict[str, None] = {}
             for row in rows:
                 keys.update(dict.fromkeys(row.get("state", {})))
