@@ -122,7 +122,7 @@ class LossPlot(LineCanvas):
         ``floor(0.5 + (2·cols − 1)·x/xmax)``, so the middle of cell ``c`` is the step
         ``(2c + 0.5)/(2·cols − 1)·xmax``.
         """
-        top = next((line for line in self.plain_lines() if "┌" in line and "┐" in line), None)
+        top = next((line for line in self.plain_lines if "┌" in line and "┐" in line), None)
         if top is None:
             return None
         left, right = top.index("┌") + 1, top.rindex("┐") - 1
