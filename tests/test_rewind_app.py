@@ -22,6 +22,7 @@ from gdtui.engine import Run
 from gdtui.engine.records import StepRecord
 from gdtui.scenario import load_scenario
 from gdtui.ui.app import GdtuiApp
+from gdtui.ui.commands import ScrubTo
 from gdtui.ui.format import num
 from gdtui.ui.widgets.backprop_panel import BackpropPanel
 from gdtui.ui.widgets.landscape import Landscape
@@ -330,31 +331,32 @@ async def test_another_optimizer_while_rewound_branches_from_that_step() -> None
 # -- the mouse on the loss curve -----------------------------------------------------------------
 
 
-async def test_a_click_on_the_loss_curve_selects_the_step_under_it() -> None:
+@pytest.mark.parametrize("size", [WIDE, SMALL])
+async def test_a_click_on_the_loss_curve_selects_the_step_under_it(size: tuple[int, int]) -> None:
     original = plain_records("momentum-ravine", 100)
     app = make_app("momentum-ravine", 100)
-    async with app.run_test(size=WIDE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await settle(app)
         plot = app.query_one("#loss", LossPlot)
-        # Where plotext drew step 60 (the ◆ of the step shown): the truth for the click.
-        await pilot.press(*["left_curly_bracket"] * 4)
-        await rewound_at(app, 60)
-        x, y = marker_cell(app)
-        await pilot.press("escape")
-        await rewound_at(app, None)
         border = plot.content_region.x - plot.region.x, plot.content_region.y - plot.region.y
-        await pilot.click("#loss", offset=(x + border[0], y + border[1]))
-        await until(app, lambda: rewound_step(app) is not None)
-        step = rewound_step(app)
         top = next(line for line in plot.plain_lines if "┌" in line)
-        cols = top.rindex("┐") - top.index("┌") - 1
-        one_cell = 128 / cols  # 100 steps: the x axis runs to 128
-        assert step is not None and abs(step - 60) <= one_cell, (step, one_cell)
-        same(app.main_screen.rewound.record, original[step - 1])
-        assert marker_cell(app)[0] == x  # its marker sits in the clicked column
+        one_cell = 128 / (top.rindex("┐") - top.index("┌") - 1)  # the x axis runs to 128
+        for target in (8, 60, 95):
+            # Where plotext drew the step (the ◆ of the step shown): the truth for the click.
+            app.send(ScrubTo(target))
+            await rewound_at(app, target)
+            x, y = marker_cell(app)
+            await pilot.press("escape")
+            await rewound_at(app, None)
+            await pilot.click("#loss", offset=(x + border[0], y + border[1]))
+            await until(app, lambda: rewound_step(app) is not None)
+            step = rewound_step(app)
+            assert step is not None and abs(step - target) <= one_cell, (step, target, one_cell)
+            same(app.main_screen.rewound.record, original[step - 1])
+            assert marker_cell(app)[0] == x  # its marker sits in the clicked column
+            await pilot.press("escape")
+            await rewound_at(app, None)
         # A click on the y-axis labels picks nothing.
-        await pilot.press("escape")
-        await rewound_at(app, None)
         await pilot.click("#loss", offset=(border[0], y + border[1]))
         await asyncio.sleep(0.2)
         assert rewound_step(app) is None
