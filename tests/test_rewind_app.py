@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import torch
-from textual.widgets import Select
+from textual.widgets import Input, Select
 from waiting import settled, wait_until
 
 from gdtui.engine import Run
@@ -360,3 +360,61 @@ async def test_a_click_on_the_loss_curve_selects_the_step_under_it(size: tuple[i
         await pilot.click("#loss", offset=(border[0], y + border[1]))
         await asyncio.sleep(0.2)
         assert rewound_step(app) is None
+
+
+async def test_a_hyper_parameter_while_rewound_branches_with_a_fresh_optimizer() -> None:
+    original = plain_records("momentum-ravine", 25)
+    app = make_app("momentum-ravine", 30)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app)
+        await pilot.press("left_curly_bracket")
+        await rewound_at(app, 20)
+        field = momentum_field(app)
+        # The value in use: a branch that keeps the optimizer and its state (the original path).
+        await submit(pilot, field, field.value)
+        await until(app, lambda: app.last_notice == "branched from step 20")
+        await pilot.press(*"nnnnn")
+        await until(app, lambda: app.main_screen.snapshot.step == 25)
+        for record, expected in zip(run_records(app.loop.run_obj, 25), original, strict=True):
+            same(record, expected)
+        # Momentum 0.5 from step 20: a fresh SGD with no momentum buffer yet.
+        await pilot.press(*["left_square_bracket"] * 5)
+        await rewound_at(app, 20)
+        app.last_notice = None
+        await submit(pilot, momentum_field(app), "0.5")  # the branch rebuilt the fields
+        await until(app, lambda: app.last_notice == "branched from step 20")
+        assert app.main_screen.info.hyper["momentum"] == 0.5
+        await pilot.press(*"nnnnn")
+        await until(app, lambda: app.main_screen.snapshot.step == 25)
+        branched = run_records(app.loop.run_obj, 25)
+
+    problem = load_scenario("momentum-ravine").problem()
+    params = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in problem.init]
+    optimizer = torch.optim.SGD(params, lr=0.02, momentum=0.9)
+    after: list[tuple[float, ...]] = []
+    for step in range(25):
+        if step == 20:
+            optimizer = torch.optim.SGD(params, lr=0.02, momentum=0.5)
+        optimizer.zero_grad()
+        problem.loss(*params).backward()
+        optimizer.step()
+        after.append(tuple(p.item() for p in params))
+    assert [r.params for r in branched] == after
+    assert after[20:] != [r.params for r in original[20:]]  # the change did change the path
+
+
+async def submit(pilot: Any, field: Input, value: str) -> None:
+    """Type ``value`` into ``field`` and press enter there."""
+    field.focus()
+    await pilot.pause()
+    field.value = value
+    await pilot.pause()
+    await pilot.press("enter")
+    await pilot.pause()
+    field.app.set_focus(None)
+    await pilot.pause()
+
+
+def momentum_field(app: GdtuiApp) -> Input:
+    """The controls' momentum field."""
+    return next(f for f in app.query(".hyper-input").results(Input) if f.name == "momentum")

@@ -557,6 +557,13 @@ class DescentLoop:
         if optimizer is not None or hyper is not None:  # checked as a fresh run's would be
             scenario = scenario.with_overrides(optimizer=optimizer, hyper=hyper)
             optimizer, hyper = scenario.optimizer, dict(scenario.hyper)
+            at = run.branch(step)  # the optimizer in use at that step
+            defaults = get_spec(optimizer).hyperparameters()
+            if optimizer == at.optimizer_name and {**defaults, **at.hyper} == {
+                **defaults,
+                **hyper,
+            }:
+                optimizer = hyper = None  # the same settings: keep the optimizer's state
         branch = run.branch(step, optimizer=optimizer, lr=lr, hyper=hyper)
         if scale is not None:
             branch.set_lr(branch.lr * scale)
