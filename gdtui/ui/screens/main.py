@@ -568,6 +568,11 @@ class MainScreen(Screen[None]):
         """Start afresh from the pending start."""
         self._landscape().apply_placing()
 
+    def action_scrub(self, delta: int) -> None:
+        """Show the run as it was ``delta`` steps from the step shown (``[`` ``]`` one step,
+        ``{`` ``}`` ten; the run pauses); past the live end, back to it."""
+        self.gdtui.send(Scrub(delta))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Arrows and enter belong to the focused widget unless the start is being placed."""
         if action in ("place_move", "place_apply"):
@@ -575,11 +580,6 @@ class MainScreen(Screen[None]):
         return True
 
     # -- what the widgets say --------------------------------------------------------------------
-
-    def action_scrub(self, delta: int) -> None:
-        """Show the run as it was ``delta`` steps from the step shown (``[`` ``]`` one step,
-        ``{`` ``}`` ten; the run pauses); past the live end, back to it."""
-        self.gdtui.send(Scrub(delta))
 
     def on_rewound(self, message: Rewound) -> None:
         """The worker rebuilt an earlier step (or went back to the live end): draw it."""
