@@ -20,7 +20,7 @@ from waiting import settled, wait_until
 
 from gdtui.engine import Run
 from gdtui.engine.records import StepRecord
-from gdtui.scenario import load_scenario
+from gdtui.scenario import Scenario, load_scenario
 from gdtui.ui.app import GdtuiApp
 from gdtui.ui.commands import ScrubTo
 from gdtui.ui.format import num
@@ -418,3 +418,33 @@ async def submit(pilot: Any, field: Input, value: str) -> None:
 def momentum_field(app: GdtuiApp) -> Input:
     """The controls' momentum field."""
     return next(f for f in app.query(".hyper-input").results(Input) if f.name == "momentum")
+
+
+async def test_a_step_the_history_no_longer_holds_is_replayed_exactly(monkeypatch) -> None:
+    # A small history (4096 rows) and sparse checkpoints, so that step 4501 of 4600 is held by
+    # no row: the worker replays it from a checkpoint, noise generator included.
+    build_run = Scenario.build_run
+
+    def small_history(self: Scenario, *args: Any, **kwargs: Any) -> Run:
+        return build_run(self, *args, history_capacity=4096, checkpoint_every=256, **kwargs)
+
+    monkeypatch.setattr(Scenario, "build_run", small_history)
+    scenario = load_scenario("noisy-gradient-escapes").with_overrides(steps=4600)
+    original = list(build_run(scenario).steps(4600))
+    assert len(original) == 4600
+    app = make_app(scenario, 4600)  # type: ignore[arg-type]
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app)
+        run = app.loop.run_obj
+        assert run.history.record_at(4501) is None and 4501 not in run.checkpoint_steps
+        app.send(ScrubTo(4501))
+        await rewound_at(app, 4501)
+        same(app.main_screen.rewound.record, original[4500])
+        await pilot.press("left_square_bracket")
+        await rewound_at(app, 4500)
+        same(app.main_screen.rewound.record, original[4499])
+        # Branching there walks on as the original did.
+        await pilot.press(*"nnn")
+        await until(app, lambda: app.main_screen.snapshot.step == 4503)
+        for step in (4501, 4502, 4503):
+            same(app.loop.run_obj.state_at(step), original[step - 1])
