@@ -448,3 +448,25 @@ async def test_a_step_the_history_no_longer_holds_is_replayed_exactly(monkeypatc
         await until(app, lambda: app.main_screen.snapshot.step == 4503)
         for step in (4501, 4502, 4503):
             same(app.loop.run_obj.state_at(step), original[step - 1])
+
+
+async def test_a_typed_lr_while_rewound_branches_and_a_bad_one_changes_nothing() -> None:
+    original = plain_records("momentum-ravine", 30)
+    app = make_app("momentum-ravine", 30)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app)
+        await pilot.press("left_curly_bracket")
+        await rewound_at(app, 20)
+        field = app.query_one("#lr", Input)
+        assert field.value == f"{original[19].lr:g}"  # the rate of the step shown
+        generation = app.main_screen.info.generation
+        await submit(pilot, field, "-1")  # refused on the UI thread: still rewound, same run
+        await asyncio.sleep(0.2)
+        assert rewound_step(app) == 20 and app.main_screen.info.generation == generation
+        await submit(pilot, app.query_one("#lr", Input), "0.01")
+        await until(app, lambda: app.last_notice == "branched from step 20")
+        assert app.main_screen.info.lr == 0.01 and app.loop.run_obj.step_count == 20
+        await pilot.press("n")
+        await until(app, lambda: app.main_screen.snapshot.step == 21)
+        record = app.loop.run_obj.last_record
+        assert record.lr == 0.01 and record.params_before == original[19].params
