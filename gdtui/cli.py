@@ -509,6 +509,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = overrides_from(args)
     record_path = _record_path(args)
     scenario = resolve_scenario(args.scenario, overrides)
+    if scenario.race:
+        return run_race(args, scenario, record_path)
     run = scenario.build_run()
     names = run.param_names
     fmt = args.format
@@ -727,6 +729,153 @@ class RunRecorder:
         }
         if error is not None:
             end["error"] = type(error).__name__
+        try:
+            self._write(json.dumps(end, allow_nan=False) + "\n")
+            self.flush()
+        finally:
+            self.file.close()
+
+
+def run_race(args: argparse.Namespace, scenario: Any, record_path: Path | None) -> int:
+    """``gdtui run`` on a scenario with ``[[race]]``: every contender stepped together, each
+    record with its ``run`` label (every format, and ``--record``), the race table at the end of
+    table and summary. Signals stop it between two rounds as they stop a single run: the JSON
+    array is closed and every completed step is written."""
+    from gdtui.report import RecordWriter, race_table
+
+    race = scenario.build_race()
+    runs = dict(iter(race))
+    first = next(iter(runs.values()))
+    names = first.param_names
+    model = scenario.is_model
+    layers = first.layer_names if model and not names else ()
+    fmt = args.format
+    out = sys.stdout
+    writer = RecordWriter(out, fmt, names, layers=layers, model=model, labels=race.labels)
+    streaming = fmt != "summary"
+    recorder = None if record_path is None else RaceRecorder(record_path, scenario, race)
+    start = time.perf_counter()
+    # As in cmd_run, each run's newest record is held back until its next one (or the end):
+    # a run that stops on its next step gives the record already taken its final status.
+    held: dict[str, Any] = {}
+    stop = _SignalFlag()
+
+    def emit(label: str, record: Any) -> None:
+        if streaming:
+            if writer.count == 0 and fmt == "csv":
+                # one state column per key of every optimizer in the race, not only the first's
+                rows = [race.record_dict(k, r) for k, r in held.items()]
+                writer.use_state_keys([*rows, race.record_dict(label, record)])
+            writer.write(race.record_dict(label, record))
+
+    try:
+        with stop:
+            while not race.finished and stop.signum is None:
+                for label, record in race.step():
+                    if recorder is not None:
+                        recorder.write(label, record)
+                    if label in held:
+                        emit(label, held[label])
+                    held[label] = record
+            if stop.signum is not None:  # a model run's steps in flight on the GPU
+                for label, run in runs.items():
+                    for record in getattr(run, "drain", list)():
+                        if recorder is not None:
+                            recorder.write(label, record)
+                        if label in held:
+                            emit(label, held[label])
+                        held[label] = record
+            for label, record in held.items():
+                emit(label, record)
+    finally:
+        writer.close()
+        if recorder is not None:
+            recorder.close(stop.signum)
+    if stop.signum is not None:
+        raise KeyboardInterrupt if stop.signum == signal.SIGINT else Stopped(stop.signum)
+    elapsed = time.perf_counter() - start
+    if fmt in ("table", "summary"):
+        what = _what_is_descended(scenario, first)
+        steps = sum(run.step_count for run in runs.values())
+        lines = [
+            f"scenario   {scenario.name} ({scenario.source})",
+            *what,
+            f"time       {elapsed:.3f} s ({steps} steps in all)",
+            *race_table([row.to_dict() for row in race.table()], race.criterion),
+        ]
+        print("\n".join(lines), file=out)
+    return EXIT_OK
+
+
+class RaceRecorder(RunRecorder):
+    """``gdtui run --record FILE`` for a race: :class:`RunRecorder`'s JSON lines with a ``run``
+    label on every record; the header lists the runs (``race``: ``run``, ``optimizer``, ``lr``,
+    ``hyper``) and the end line each one's ``steps``, ``status`` and ``reason`` (``runs``)."""
+
+    def __init__(self, path: Path, scenario: Any, race: Any) -> None:
+        try:
+            self.file = path.open("a", encoding="utf-8")
+        except OSError as err:
+            raise UsageError(
+                f"--record {_shown(path)}: cannot write: {err.strerror or err}"
+            ) from None
+        self.path = path
+        self.race = race
+        self.count = 0
+        first = next(iter(race))[1]
+        header = {
+            "format": "gdtui-run",
+            "version": 1,
+            "scenario": scenario.name,
+            "source": scenario.source,
+            "problem": None if scenario.is_model else first.problem.expression,
+            "data": dict(scenario.data) if scenario.is_model else None,
+            "params": list(first.param_names),
+            "race": [
+                {
+                    "run": label,
+                    "optimizer": run.optimizer_name,
+                    "lr": run.lr,
+                    "hyper": {k: format_value(v) for k, v in run.hyper.items()},
+                }
+                for label, run in race
+            ],
+            "started": time.time(),
+        }
+        self._write(json.dumps(header, allow_nan=False) + "\n")
+        self.file.flush()
+        self._flushed = time.monotonic()
+
+    def write(self, label: str, record: Any) -> None:  # type: ignore[override]
+        """Append one step's record with its ``run`` label."""
+        row = self.race.record_dict(label, record)
+        if row.get("layers"):
+            from gdtui.report import clean_layers
+
+            row["layers"] = clean_layers(row["layers"])
+        self._write(json.dumps(row, allow_nan=False) + "\n")
+        self.count += 1
+        now = time.monotonic()
+        if now - self._flushed >= RECORD_FLUSH_S:
+            self.flush()
+            self._flushed = now
+
+    def close(self, signum: int | None = None) -> None:
+        """The end line: the signal that stopped the race, if any, and each run's status."""
+        end = {
+            "end": True,
+            "steps": self.count,
+            "signal": None if signum is None else signal.Signals(signum).name,
+            "runs": [
+                {
+                    "run": label,
+                    "steps": run.step_count,
+                    "status": str(run.status),
+                    "reason": run.reason,
+                }
+                for label, run in self.race
+            ],
+        }
         try:
             self._write(json.dumps(end, allow_nan=False) + "\n")
             self.flush()

@@ -48,7 +48,7 @@ def clean_layers(layers: dict[str, dict[str, Any]] | None) -> dict[str, dict[str
 def layer_csv_header(layers: Sequence[str], fields: Sequence[str] = LAYER_FIELDS) -> list[str]:
     """CSV columns of a big model's run: the whole-model numbers, the epoch's, then
     ``LAYER.FIELD`` for every tensor."""
-    cols = ["step", "loss", "grad_norm", "update_norm", "lr", *EPOCH_KEYS]
+    cols = ["step", "loss", "grad_norm", "update_norm", "lr", *OPTIONAL_KEYS, *EPOCH_KEYS]
     cols += [f"{layer}.{f}" for layer in layers for f in fields]
     return [*cols, "status", "reason"]
 
@@ -63,7 +63,7 @@ def layer_csv_row(
 
     out: list[Any] = [row["step"], cell(row["loss"]), cell(row.get("grad_norm"))]
     out += [cell(row.get("update_norm")), row["lr"]]
-    out += [cell(row.get(k)) for k in EPOCH_KEYS]
+    out += [cell(row.get(k)) for k in (*OPTIONAL_KEYS, *EPOCH_KEYS)]
     summaries = row.get("layers") or {}
     for layer in layers:
         values = summaries.get(layer) or {}
@@ -128,9 +128,12 @@ class RecordWriter:
         *,
         layers: Sequence[str] = (),
         model: bool = False,
+        labels: Sequence[str] = (),
     ) -> None:
         """``names``: per-scalar parameter names (empty for a big model, whose ``layers`` are
-        its parameter tensors' names); ``model``: records may carry epoch evaluations."""
+        its parameter tensors' names); ``model``: records may carry epoch evaluations;
+        ``labels``: a race's run labels, when every record carries its ``run`` (csv and table
+        then start with a ``run`` column)."""
         if fmt not in FORMATS:
             raise ValueError(f"unknown format '{fmt}'; choose one of: {', '.join(FORMATS)}")
         self.out = out
@@ -143,6 +146,34 @@ class RecordWriter:
         self.layers = tuple(layers)
         self.model = model or bool(self.layers)
         self._by_layer = bool(self.layers) and not self.names
+        self.labels = tuple(labels)
+        self._label_width = max((len(label) for label in self.labels), default=0)
+
+    def use_state_keys(self, rows: Iterable[dict[str, Any]]) -> None:
+        """CSV: take the optimizer-state columns from all of ``rows`` (a race's first records,
+        one per optimizer) instead of from the first row written. Before the first write; a
+        big model's CSV (per-layer columns) has no state columns and ignores it."""
+        if (
+            self.fmt == "csv"
+            and not self._by_layer
+            and self.count == 0
+            and self._state_keys is None
+        ):
+            keys: dict[str, None] = {}
+            for row in rows:
+                keys.update(dict.fromkeys(row.get("state", {})))
+            self._state_keys = tuple(keys)
+            self._extra = tuple(k for k in OPTIONAL_KEYS if any(k in row for row in rows))
+            if self.model:
+                self._extra += EPOCH_KEYS
+            self._csv_line(csv_header(self.names, self._state_keys, self._extra))
+
+    def _csv_line(self, cells: list[Any], row: dict[str, Any] | None = None) -> None:
+        """One CSV line, after the ``run`` cell of a race (``row`` None: the header)."""
+        assert self._csv is not None
+        if self.labels:
+            cells = ["run" if row is None else row.get("run", ""), *cells]
+        self._csv.writerow(cells)
 
     def write(self, row: dict[str, Any]) -> None:
         """Write one record dict."""
@@ -152,8 +183,8 @@ class RecordWriter:
         if fmt == "csv" and self._by_layer:
             assert self._csv is not None
             if self.count == 0:
-                self._csv.writerow(layer_csv_header(self.layers))
-            self._csv.writerow(layer_csv_row(row, self.layers))
+                self._csv_line(layer_csv_header(self.layers))
+            self._csv_line(layer_csv_row(row, self.layers), row)
             self.count += 1
             return
         if fmt == "jsonl":
@@ -167,8 +198,8 @@ class RecordWriter:
                 self._extra = tuple(k for k in OPTIONAL_KEYS if k in row)
                 if self.model:
                     self._extra += EPOCH_KEYS
-                self._csv.writerow(csv_header(self.names, self._state_keys, self._extra))
-            self._csv.writerow(csv_row(row, self.names, self._state_keys, self._extra))
+                self._csv_line(csv_header(self.names, self._state_keys, self._extra))
+            self._csv_line(csv_row(row, self.names, self._state_keys, self._extra), row)
         elif fmt == "table":
             if self.count % 40 == 0:
                 self.out.write(self._table_header() + "\n")
@@ -182,13 +213,14 @@ class RecordWriter:
         elif self.fmt == "csv" and self.count == 0:
             assert self._csv is not None
             if self._by_layer:
-                self._csv.writerow(layer_csv_header(self.layers))
+                self._csv_line(layer_csv_header(self.layers))
             else:
-                self._csv.writerow(csv_header(self.names, (), EPOCH_KEYS if self.model else ()))
+                self._csv_line(csv_header(self.names, (), EPOCH_KEYS if self.model else ()))
         self.out.flush()
 
     def _table_header(self) -> str:
-        cols = [f"{'step':>7}", f"{'loss':>11}"]
+        cols = [f"{'run':<{self._label_width}}"] if self.labels else []
+        cols += [f"{'step':>7}", f"{'loss':>11}"]
         for n in self.names:
             cols += [f"{n:>11}", f"{'∇' + n:>11}", f"{'Δ' + n:>11}"]
         cols += [f"{'‖∇‖':>11}", f"{'lr':>9}"]
@@ -198,7 +230,8 @@ class RecordWriter:
         return " ".join(cols)
 
     def _table_row(self, row: dict[str, Any]) -> str:
-        cols = [f"{row['step']:>7}", _fmt(row["loss"])]
+        cols = [f"{row.get('run', ''):<{self._label_width}}"] if self.labels else []
+        cols += [f"{row['step']:>7}", _fmt(row["loss"])]
         for n in self.names:
             cols += [_fmt(row["params"][n]), _fmt(row["grad"][n]), _fmt(row["update"][n])]
         cols += [_fmt(row.get("grad_norm")), _fmt(row["lr"], 9)]
@@ -221,3 +254,22 @@ def write_rows(rows: Iterable[dict[str, Any]], out: TextIO, fmt: str, names: Seq
         writer.write(row)
     writer.close()
     return writer.count
+
+
+def race_table(rows: Sequence[dict[str, Any]], criterion: str) -> list[str]:
+    """A race's table as text lines: per run (``RaceRow.to_dict`` dicts) the optimizer, lr,
+    steps, steps to tolerance (``criterion`` says what counts), final and best loss, status."""
+    width = max([len("run"), *(len(r["run"]) for r in rows)])
+    head = (
+        f"{'run':<{width}} {'optimizer':<10} {'lr':>9} {'steps':>7} {'to tol':>7} "
+        f"{'final loss':>11} {'best loss':>11} status"
+    )
+    lines = [f"race       {len(rows)} runs; to tol = {criterion}", head]
+    for r in rows:
+        reached = r["steps_to_tolerance"]
+        lines.append(
+            f"{r['run']:<{width}} {r['optimizer']:<10} {r['lr']:>9.3g} {r['steps']:>7} "
+            f"{'—' if reached is None else reached:>7} {_fmt(r['final_loss'])} "
+            f"{_fmt(r['best_loss'])} {r['status']}" + (f": {r['reason']}" if r["reason"] else "")
+        )
+    return lines

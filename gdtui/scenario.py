@@ -3,6 +3,12 @@
 Every field has a default; a wrong field is one :class:`ScenarioError` line that names the file,
 the field and what is allowed. Files are read with :mod:`tomllib` and never execute anything.
 Built-ins live in the top-level ``scenarios/`` folder (``gdtui/builtin_scenarios`` in a wheel).
+
+A ``[[race]]`` array races several runs on the scenario's problem: each entry may set ``label``,
+``optimizer``, ``lr``, ``hyper``, ``batch_size`` (a model on ``[data]``), ``schedule``,
+``schedule_args``, ``seed`` and ``noise`` (a formula); everything else is the scenario's, and
+:func:`gdtui.engine.race.inherit` says what an entry takes of the optimizer's settings. Each
+entry is checked as a scenario of its own; an error names the entry: ``[[race]] 2: …``.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from gdtui.engine.model_run import (
     parse_batch_size,
 )
 from gdtui.engine.models import LOSSES, MODEL_KINDS, ModelError
+from gdtui.engine.race import ENTRY_KEYS, MAX_CONTENDERS, TOLERANCE, Race, inherit
 from gdtui.engine.schedules import (
     SCHEDULES,
     check_schedule,
@@ -88,6 +95,8 @@ class Scenario:
     loss_fn: str | None = None
     batch_size: int | str | None = None
     base_dir: str | None = None
+    race: tuple[Mapping[str, Any], ...] = ()
+    """The ``[[race]]`` entries as the file gave them (checked; see :meth:`contender`)."""
 
     @property
     def is_model(self) -> bool:
@@ -122,6 +131,7 @@ class Scenario:
             "tolerance": self.tolerance,
             "dtype": self.dtype,
             "device": self.device,
+            "curvature_every": self.curvature_every,
         }
         if budget:
             run["steps"] = budget
@@ -135,6 +145,8 @@ class Scenario:
                 lr=self.effective_lr,
                 hyper=self.hyper,
                 base_dir=self.base_dir,
+                schedule=self.schedule,
+                schedule_args=dict(self.schedule_args) or None,
                 **kwargs,
             )
         except USER_ERRORS as err:
@@ -162,13 +174,65 @@ class Scenario:
             **kwargs,
         )
 
+    def contender(self, entry: Mapping[str, Any], index: int | None = None) -> Scenario:
+        """The scenario one race entry runs: this one with the entry's overrides, checked.
+
+        ``index`` (1-based) names the entry in an error (``[[race]] 2: …``); without it the
+        message is the bare reason (a contender added in the app).
+        """
+        prefix = "" if index is None else f"[[race]] {index}: "
+        entry = race_entry(entry, index)
+        try:
+            optimizer, lr, hyper = inherit(entry, self.optimizer, self.lr, self.hyper)
+        except USER_ERRORS as err:
+            raise _fail(None, f"{prefix}{err}") from None
+        changes: dict[str, Any] = {"optimizer": optimizer, "lr": lr, "hyper": hyper, "race": ()}
+        for key in ("batch_size", "seed", "noise"):
+            if key in entry:
+                changes[key] = entry[key]
+        if "batch_size" in entry and not self.is_model:
+            raise _fail(None, f"{prefix}batch_size is for a model on [data]; a formula has no data")
+        if "noise" in entry and self.is_model:
+            raise _fail(None, f"{prefix}noise is for a formula; a model's batches are its noise")
+        if "schedule" in entry:  # a schedule of its own: only its own arguments
+            changes["schedule"] = entry["schedule"]
+            changes["schedule_args"] = dict(entry.get("schedule_args") or {})
+        elif "schedule_args" in entry:
+            changes["schedule_args"] = {**self.schedule_args, **entry["schedule_args"]}
+        try:
+            return _validated(replace(self, **changes), None)
+        except ScenarioError as err:
+            raise _fail(None, f"{prefix}{err}") from None
+
+    def build_race(
+        self, max_steps: int | bool | None = True, tolerance: float = TOLERANCE, **kwargs: Any
+    ) -> Race:
+        """A :class:`~gdtui.engine.Race` of the ``[[race]]`` entries, each run built as
+        :meth:`build_run` builds it (a Run, or a ModelRun for ``[data]``); ``kwargs`` go to every
+        run. An entry without a label is named ``"adam lr=0.01"``."""
+        race = Race(tolerance=tolerance)
+        for i, entry in enumerate(self.race, start=1):
+            try:
+                run = self.contender(entry, i).build_run(max_steps, **kwargs)
+            except ScenarioError as err:
+                # a [data] error names the file, the entry says which
+                text = str(err)
+                if not text.startswith("[[race]]"):
+                    text = f"[[race]] {i}: {text}"
+                raise ScenarioError(f"{visible(self.source, PATH_LIMIT)}: {text}") from None
+            race.add(entry.get("label"), run)
+        return race
+
     def with_overrides(self, **changes: Any) -> Scenario:
         """A copy with command-line overrides applied and checked (None means: keep).
 
         A new ``loss`` or ``expression`` drops the old start point and options; a new optimizer
-        drops hyper-parameters meant for the old one.
+        drops hyper-parameters meant for the old one. A new problem (``loss``, ``expression``,
+        ``data``) drops the ``[[race]]`` entries, which were written for the old one.
         """
         given = {k: v for k, v in changes.items() if v is not None}
+        if any(key in given for key in ("loss", "expression", "data")):
+            given.setdefault("race", ())
         if "loss" in given or "expression" in given:  # a formula: no data, no model
             for key in ("data", "model", "loss_fn", "batch_size"):
                 given.setdefault(key, None if key != "model" else {})
@@ -275,6 +339,7 @@ def parse_scenario(
             "optimizer",
             "run",
             "schedule",
+            "race",
         ],
         "the file",
     )
@@ -371,7 +436,88 @@ def parse_scenario(
         values["dtype"] = _setting(where, "[run] ", settings.check_dtype, run["dtype"])
     if "device" in run:
         values["device"] = _setting(where, "[run] ", settings.check_device, run["device"])
+    if "race" in data:
+        values["race"] = _race_entries(where, data["race"])
     return _validated(Scenario(**values), where)
+
+
+def race_entry(entry: Any, index: int | None = None) -> dict[str, Any]:
+    """One ``[[race]]`` table's own checks (names and types; the values that need the scenario
+    are checked by :meth:`Scenario.contender`): a plain dict copy, ``lr`` and ``seed`` parsed.
+    ``index`` names the entry in the one-line :class:`ScenarioError`."""
+    at = "" if index is None else f"[[race]] {index}: "
+    if not isinstance(entry, Mapping):
+        raise ScenarioError(f"{at}an entry must be a table, got {_shown(entry)}")
+    entry = dict(entry)
+    for key in entry:
+        if key not in ENTRY_KEYS:
+            raise ScenarioError(
+                f"{at}unknown field '{_name(str(key))}'{closest(str(key), ENTRY_KEYS)}; "
+                f"allowed: {', '.join(ENTRY_KEYS)}"
+            )
+    label = entry.get("label")
+    if label is not None and (
+        not isinstance(label, str) or not label.strip() or len(label.splitlines()) > 1
+    ):
+        raise ScenarioError(f"{at}label must be one line of text, got {_shown(label)}")
+    if label is not None:
+        entry["label"] = label.strip()
+    for key in ("optimizer", "schedule"):
+        if key in entry and not isinstance(entry[key], str):
+            raise ScenarioError(f"{at}{key} must be text, got {_shown(entry[key])}")
+    for key in ("hyper", "schedule_args"):
+        if key in entry and not isinstance(entry[key], Mapping):
+            raise ScenarioError(f"{at}{key} must be a table, got {_shown(entry[key])}")
+        if key in entry:
+            entry[key] = dict(entry[key])
+    try:
+        if "lr" in entry:
+            entry["lr"] = settings.parse_lr(entry["lr"], text=False)
+        if "seed" in entry:
+            entry["seed"] = settings.check_seed(entry["seed"], text=False)
+        if "batch_size" in entry:
+            parse_batch_size(entry["batch_size"])
+    except (settings.SettingError, *USER_ERRORS) as err:
+        raise ScenarioError(f"{at}{err}") from None
+    if "noise" in entry:
+        value = entry["noise"]
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value < math.inf
+        ):
+            raise ScenarioError(f"{at}noise must be a finite number ≥ 0, got {_shown(value)}")
+    return entry
+
+
+def _race_entries(where: str, entries: Any) -> tuple[dict[str, Any], ...]:
+    """The ``[[race]]`` array: at most :data:`MAX_CONTENDERS` tables, labels unique."""
+    if isinstance(entries, Mapping):
+        raise _fail(where, "race must be an array of tables: write [[race]], not [race]")
+    if not isinstance(entries, list):
+        raise _fail(where, f"[[race]] must be an array of tables, got {_shown(entries)}")
+    if len(entries) > MAX_CONTENDERS:
+        raise _fail(
+            where, f"[[race]] holds at most {MAX_CONTENDERS} entries (runs), got {len(entries)}"
+        )
+    out: list[dict[str, Any]] = []
+    labels: dict[str, int] = {}
+    for i, entry in enumerate(entries, start=1):
+        try:
+            checked = race_entry(entry, i)
+        except ScenarioError as err:
+            raise _fail(where, str(err)) from None
+        label = checked.get("label")
+        if label is not None:
+            if label in labels:
+                raise _fail(
+                    where,
+                    f"[[race]] {i}: label '{_name(label)}' is already entry {labels[label]}'s; "
+                    "labels must differ",
+                )
+            labels[label] = i
+        out.append(checked)
+    return tuple(out)
 
 
 def _validated(scenario: Scenario, where: str | None) -> Scenario:
@@ -409,7 +555,7 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
     elif scenario.schedule_args:
         raise _fail(where, "schedule arguments given without a schedule name")
     if scenario.is_model:
-        return _validated_model(scenario, where, checked)
+        return _raced(_validated_model(scenario, where, checked), where)
     if scenario.loss is not None and scenario.loss.strip().lower() not in PROBLEMS:
         loss = scenario.loss
         raise _fail(
@@ -433,7 +579,26 @@ def _validated(scenario: Scenario, where: str | None) -> Scenario:
         raise _fail(where, f"{section}{err}") from None
     options = {k: float(v) for k, v in scenario.options.items()}
     checked["noise"] = _noise(where, scenario.noise)
-    return replace(scenario, optimizer=spec.name, hyper=hyper, options=options, **checked)
+    return _raced(
+        replace(scenario, optimizer=spec.name, hyper=hyper, options=options, **checked), where
+    )
+
+
+def _raced(scenario: Scenario, where: str | None) -> Scenario:
+    """Every ``[[race]]`` entry checked as the scenario it runs (after the scenario's own)."""
+    if len(scenario.race) > MAX_CONTENDERS:
+        raise _fail(
+            where,
+            f"[[race]] holds at most {MAX_CONTENDERS} entries (runs), got {len(scenario.race)}",
+        )
+    entries = []
+    for i, entry in enumerate(scenario.race, start=1):
+        try:
+            scenario.contender(entry, i)
+        except ScenarioError as err:
+            raise _fail(where, str(err)) from None
+        entries.append(race_entry(entry, i))
+    return replace(scenario, race=tuple(entries))
 
 
 def _noise(where: str | None, value: Any) -> float:
@@ -444,12 +609,6 @@ def _noise(where: str | None, value: Any) -> float:
 
 def _validated_model(scenario: Scenario, where: str | None, checked: dict[str, Any]) -> Scenario:
     """The cheap checks of a model scenario; the data is loaded when the run is built."""
-    if scenario.schedule is not None or scenario.curvature_every:
-        raise _fail(
-            where,
-            "[schedule] and [run] curvature_every are for a formula's [problem]; "
-            "a model on [data] does not have them yet",
-        )
     if scenario.noise:
         raise _fail(where, "[problem] noise is for a formula; a model's batches are its noise")
     try:

@@ -587,8 +587,12 @@ async def test_a_storm_of_random_keys_leaves_a_responsive_app(make_app) -> None:
         generation = app.main_screen.info.generation
         app.open_scenario("seed-example")
         await until(app, lambda: app.main_screen.info.generation > generation)
-        await until(
-            app, lambda: app.main_screen.snapshot.generation == app.main_screen.info.generation
+        await until(  # the snapshot is None between RunStarted and the first Progress
+            app,
+            lambda: (
+                (shot := app.main_screen.snapshot) is not None
+                and shot.generation == app.main_screen.info.generation
+            ),
         )
         app.set_focus(None)
         await pilot.press("n")

@@ -152,8 +152,13 @@ CHECKS = {
 }
 
 
-FORMULA_BUILTINS = [n for n in builtin_names() if not load_scenario(n).is_model]
-MODEL_BUILTINS = [n for n in builtin_names() if load_scenario(n).is_model]
+# Races ([[race]]) print labelled records and a race table: tests/test_race_scenarios.py.
+FORMULA_BUILTINS = [
+    n for n in builtin_names() if not load_scenario(n).is_model and not load_scenario(n).race
+]
+MODEL_BUILTINS = [
+    n for n in builtin_names() if load_scenario(n).is_model and not load_scenario(n).race
+]
 
 
 def _check_model(fmt: str, out: str) -> None:
@@ -263,7 +268,7 @@ def test_linear_regression_matches_a_plain_torch_loop(capsys: pytest.CaptureFixt
         (["--noise", "-1"], "--noise must be a finite number ≥ 0, got -1"),
         (["--noise", "nan"], "--noise must be a finite number ≥ 0, got nan"),
         (["linear-regression", "--noise", "1"], "[problem] noise is for a formula"),
-        (["linear-regression", "--schedule", "cosine"], "a model on [data] does not have them"),
+        (["linear-regression", "--schedule", "cosinus"], "unknown schedule 'cosinus'"),
     ],
 )
 def test_model_options_bad_input(

@@ -32,7 +32,6 @@ from gdtui.recordfile import RecordFile, RecordFileError, follow, format_attach,
 from gdtui.scenario import ScenarioError
 from gdtui.ui.app import GdtuiApp
 from gdtui.ui.descent import _load
-from gdtui.ui.race_worker import RaceFileError, read_race_file
 from gdtui.ui.screens.open_scenario import OpenScenarioScreen
 
 ROOT = Path(__file__).parent.parent
@@ -359,14 +358,6 @@ def test_the_model_fallback_does_not_open_a_fifo(tmp_path: Path) -> None:
     box = in_thread(lambda: _load(str(fifo)))
     assert isinstance(box.get("error"), ScenarioError), box
     assert str(box["error"]) == f"{fifo}: is a named pipe (FIFO), not a scenario file"
-
-
-def test_a_race_file_that_is_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
-    fifo = tmp_path / "race.toml"
-    os.mkfifo(fifo)
-    box = in_thread(lambda: read_race_file(fifo))
-    assert isinstance(box.get("error"), RaceFileError), box
-    assert str(box["error"]) == f"{fifo}: is a named pipe (FIFO), not a race file"
 
 
 def test_launch_with_a_fifo_exits_2_at_once(tmp_path: Path) -> None:

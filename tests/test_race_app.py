@@ -1,32 +1,27 @@
 """The race screen: stepped in its own worker, its table the engine's numbers, contenders added
-and removed inline, a 7th refused, and the [[race]] tables read without torch."""
+and removed inline, a 7th refused, a race file's errors in one line."""
 
 from __future__ import annotations
 
 import asyncio
 import re
-from pathlib import Path
 
 import pytest
 
 from gdtui.engine import Race, Run, get_problem
-from gdtui.scenario import load_scenario, parse_scenario
+from gdtui.scenario import ScenarioError, builtin_dir, load_scenario, race_entry
 from gdtui.settings import SettingError, parse_lr
 from gdtui.ui.app import GdtuiApp
 from gdtui.ui.format import num
 from gdtui.ui.race_worker import (
     RaceFileError,
-    check_race_entries,
     opening_entries,
     parse_hyper,
-    read_race_file,
 )
 from gdtui.ui.screens.main import MainScreen
 from gdtui.ui.screens.race import RaceScreen
 from gdtui.ui.widgets.race_plot import MARKERS
 from gdtui.ui.widgets.race_table import row_cells
-
-PENDING = Path(__file__).resolve().parent.parent / "scenarios_pending"
 
 
 async def until(predicate, timeout: float = 60.0) -> None:
@@ -180,7 +175,7 @@ async def test_a_race_file_runs_as_the_engine_races_its_entries() -> None:
     app = GdtuiApp("seed-example", deterministic=True)
     async with app.run_test(size=(120, 40)):
         await until(lambda: app.main_screen.snapshot is not None)
-        path = PENDING / "momentum-vs-plain.toml"
+        path = builtin_dir() / "momentum-vs-plain.toml"
         screen = RaceScreen(path, initial_steps=400, deterministic=True)
         await app.push_screen(screen)
         await until(lambda: screen.snapshot is not None)
@@ -215,39 +210,39 @@ async def test_a_bad_race_file_says_why_in_one_line(tmp_path) -> None:
         screen = RaceScreen(bad, deterministic=True)
         await app.push_screen(screen)
         await until(lambda: screen.failure is not None)
-        assert screen.failure.startswith("race entry 1: unknown field 'speed'; allowed: label")
-        assert "\n" not in screen.failure
+        assert screen.failure == (
+            f"{bad}: [[race]] 1: unknown field 'speed' (did you mean 'seed'?); allowed: label, "
+            "optimizer, lr, hyper, batch_size, schedule, schedule_args, seed, noise"
+        )
         await pilot.press("escape")
         await until(lambda: isinstance(app.screen, MainScreen))
 
 
-# -- torch-free reading of [[race]] tables --------------------------------------------------------
+# -- the [[race]] built-ins and entries ----------------------------------------------------------
 
 
-def test_the_pending_race_files_read_and_build_scenarios() -> None:
-    for name, count in (("adam-vs-sgd", 4), ("momentum-vs-plain", 4)):
-        data, entries = read_race_file(PENDING / f"{name}.toml")
-        assert len(entries) == count and all("label" in e and "lr" in e for e in entries)
-        scenario = parse_scenario(data, name, name)
+def test_the_race_builtins_have_their_entries() -> None:
+    for name, count in (("adam-vs-sgd", 4), ("momentum-vs-plain", 4), ("adam-vs-sgd-digits", 4)):
+        scenario = load_scenario(name)
+        assert len(scenario.race) == count and all("label" in e for e in scenario.race)
         assert scenario.description.strip()
 
 
 def test_race_entry_tables_are_checked_in_one_line() -> None:
     cases = [
-        (3, "[[race]] must be an array of tables, got 3"),
-        ([3], "race entry 1 must be a table, got 3"),
-        ([{"lr": -1}], "race entry 1: learning rate must be above 0, got -1"),
-        ([{}, {"lr": "0.1"}], "race entry 2: learning rate must be a number, got '0.1'"),
-        ([{"label": ""}], "race entry 1: label must be non-empty text, got ''"),
-        ([{"hyper": 0.9}], "race entry 1: hyper must be a table, got 0.9"),
-        ([{"optimizer": 1}], "race entry 1: optimizer must be text, got 1"),
-        ([{"seed": -1}], "race entry 1: seed must be a whole number from 0 to 2**63 - 1"),
+        (3, "[[race]] 1: an entry must be a table, got 3"),
+        ({"lr": -1}, "[[race]] 1: learning rate must be above 0, got -1"),
+        ({"lr": "0.1"}, "[[race]] 1: learning rate must be a number, got '0.1'"),
+        ({"label": ""}, "[[race]] 1: label must be one line of text, got ''"),
+        ({"hyper": 0.9}, "[[race]] 1: hyper must be a table, got 0.9"),
+        ({"optimizer": 1}, "[[race]] 1: optimizer must be text, got 1"),
+        ({"seed": -1}, "[[race]] 1: seed must be a whole number from 0 to 2**63 - 1"),
     ]
-    for entries, message in cases:
-        with pytest.raises(RaceFileError) as err:
-            check_race_entries(entries, "f.toml")
-        assert str(err.value).startswith(f"f.toml: {message}"), str(err.value)
-    assert check_race_entries([{"lr": 1, "label": "x"}]) == [{"lr": 1.0, "label": "x"}]
+    for entry, message in cases:
+        with pytest.raises(ScenarioError) as err:
+            race_entry(entry, 1)
+        assert str(err.value).startswith(message), str(err.value)
+    assert race_entry({"lr": 1, "label": " x "}) == {"lr": 1.0, "label": "x"}
 
 
 def test_hyper_text_and_the_opening_race() -> None:
@@ -310,7 +305,7 @@ async def test_help_on_the_race_screen_tells_the_race_and_its_keys() -> None:
     app = GdtuiApp("seed-example", deterministic=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await until(lambda: app.main_screen.snapshot is not None)
-        screen = RaceScreen(PENDING / "adam-vs-sgd.toml", deterministic=True)
+        screen = RaceScreen(load_scenario("adam-vs-sgd"), deterministic=True)
         await app.push_screen(screen)
         await until(lambda: screen.info is not None)
         await pilot.press("question_mark")
@@ -349,3 +344,101 @@ def test_the_race_plot_draws_log10_of_the_loss_with_a_marker_per_run() -> None:
     # No loss above L*: the loss itself on a linear axis, said in the title.
     lines, ylim = render_race_text([Curve("x", 0, steps, -np.ones(8))], 60, 16, 0.0)
     assert lines[0].startswith("\x1b[1mloss") and ylim[2] is False
+
+
+# -- races of models, the tolerance, a scenario's own race ----------------------------------------
+
+
+async def test_a_model_race_shows_the_engines_losses_without_a_landscape() -> None:
+    """adam-vs-sgd-digits on the race screen: four ModelRuns, the table the engine's own race of
+    the same scenario after 5 rounds, the loss curves drawn, the landscape panel hidden."""
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.main_screen.snapshot is not None)
+        scenario = load_scenario("adam-vs-sgd-digits")
+        screen = RaceScreen(scenario, initial_steps=5, deterministic=True)
+        await app.push_screen(screen)
+        await until(lambda: screen.drawn(5))
+        screen.request_redraw()
+        await pilot.pause()
+        assert screen.failure is None and screen.info.is_model
+        engine = scenario.build_race()
+        engine.run(5)
+        assert list(screen.snapshot.rows) == engine.table()
+        assert [r.final_loss for r in engine.table()] == [
+            c.view.loss[-1] for c in screen.snapshot.contenders
+        ]
+        assert not screen.query_one("#race-paths").display
+        plot = "\n".join(screen.query_one("#race-loss").plain_lines)
+        assert all(label in plot for label in engine.labels)
+        assert "digits" in str(screen.query_one("#race-loss").border_subtitle)
+
+
+async def test_t_sets_the_tolerance_with_an_inline_error_for_a_bad_one() -> None:
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.main_screen.snapshot is not None)
+        scenario = load_scenario("momentum-vs-plain")
+        screen = RaceScreen(scenario, initial_steps=200, deterministic=True)
+        await app.push_screen(screen)
+        await until(lambda: screen.drawn(200))
+        await pilot.press("t")
+        field = screen.query_one("#race-tolerance")
+        assert screen.has_class("-tolerance") and field.has_focus and field.value == "1e-06"
+        field.value = "-1"
+        await pilot.press("enter")
+        assert screen.query_one("#race-error").display
+        assert str(screen.query_one("#race-error").render()) == (
+            "tolerance must be a finite number ≥ 0, got -1"
+        )
+        assert screen.has_class("-tolerance")  # still open, the race unchanged
+        field.value = "0.01"
+        await pilot.press("enter")
+        await until(lambda: screen.snapshot.criterion.endswith("≤ 0.01"))
+        assert not screen.has_class("-tolerance") and not screen.query_one("#race-error").display
+        engine = scenario.build_race(tolerance=0.01)
+        engine.run(200)
+        assert list(screen.snapshot.rows) == engine.table()
+        before = scenario.build_race()  # the default 1e-6: later steps
+        before.run(200)
+        assert [r.steps_to_tolerance for r in before.table()] != [
+            r.steps_to_tolerance for r in engine.table()
+        ]
+
+
+async def test_R_on_a_race_scenario_opens_its_own_race() -> None:
+    app = GdtuiApp("momentum-vs-plain", deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_race(pilot)
+        assert [r.label for r in screen.snapshot.rows] == [
+            "plain lr=0.02",
+            "momentum 0.9 lr=0.02",
+            "plain lr=0.09",
+            "momentum 0.5 lr=0.1",
+        ]
+
+
+async def test_a_model_race_adds_a_contender_with_its_own_batch_size() -> None:
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.main_screen.snapshot is not None)
+        scenario = load_scenario("adam-vs-sgd-digits")
+        entries = [{"label": "adam"}]
+        screen = RaceScreen(scenario, entries, initial_steps=2, deterministic=True)
+        await app.push_screen(screen)
+        await until(lambda: screen.drawn(2))
+        await pilot.press("a")
+        assert screen.query_one("#race-batch").display
+        screen.query_one("#race-optimizer").value = "sgd"
+        screen.query_one("#race-lr").value = "0.1"
+        screen.query_one("#race-batch").value = "0"
+        await pilot.press("enter")
+        await until(lambda: screen.add_error != "")
+        assert screen.add_error == 'batch_size must be "full" or a whole number ≥ 1, got 0'
+        screen.query_one("#race-batch").value = "full"
+        await pilot.press("enter")
+        await until(lambda: len(screen.snapshot.rows) == 2)
+        row = screen.snapshot.rows[1]
+        assert (row.label, row.optimizer, row.lr) == ("sgd lr=0.1", "sgd", 0.1)
+        assert screen.loop.race["sgd lr=0.1"].batch_size is None  # full batch
+        assert screen.loop.race["adam"].batch_size == 64  # the scenario's

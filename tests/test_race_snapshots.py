@@ -7,15 +7,14 @@ animation are off (``deterministic=True``), and no timing is shown.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
+from gdtui.scenario import builtin_dir
 from gdtui.ui.app import GdtuiApp
 from gdtui.ui.screens.race import RaceScreen
 
 SIZES = [(80, 24), (120, 40)]
-PENDING = Path(__file__).resolve().parent.parent / "scenarios_pending"
 
 
 async def until(predicate, timeout: float = 60.0) -> None:
@@ -29,12 +28,12 @@ async def until(predicate, timeout: float = 60.0) -> None:
 
 
 def race_before(name: str, steps: int):
-    """Open the race file ``name`` after ``steps`` rounds and wait until it is drawn."""
+    """Open the built-in race ``name`` (its file) after ``steps`` rounds; wait until drawn."""
 
     async def run_before(pilot) -> None:
         app = pilot.app
         await until(lambda: app.main_screen.snapshot is not None)
-        screen = RaceScreen(PENDING / f"{name}.toml", initial_steps=steps, deterministic=True)
+        screen = RaceScreen(builtin_dir() / f"{name}.toml", initial_steps=steps, deterministic=True)
         await app.push_screen(screen)
         await until(lambda: screen.drawn(steps))
         screen.request_redraw()

@@ -47,10 +47,12 @@ def test_builtin_names_are_the_scenarios_folder() -> None:
 # How each built-in ends, as its description tells.
 BUILTIN_STATUS = {
     "adam-rosenbrock": Status.CONVERGED,
+    "adam-vs-sgd": Status.CONVERGED,  # its own run: Adam at 0.05, as adam-rosenbrock
     "himmelblau-four-minima": Status.CONVERGED,
     "lr-too-large": Status.DIVERGED,
     "lr-too-small": Status.FINISHED,
     "momentum-ravine": Status.CONVERGED,
+    "momentum-vs-plain": Status.CONVERGED,  # its own run: momentum 0.9, as momentum-ravine
     "noisy-gradient-escapes": Status.FINISHED,
     "saddle": Status.CONVERGED,
     "seed-example": Status.CONVERGED,
@@ -58,7 +60,9 @@ BUILTIN_STATUS = {
 # Built-ins that train a model on [data]: what they claim is tested in test_model_run.py; here,
 # that the scenario file builds the same run (a few steps, to keep the suite fast).
 MODEL_BUILTINS = [
+    "adam-vs-sgd-digits",
     "csv-example",
+    "edge-of-stability",
     "full-batch-vs-sgd",
     "linear-regression",
     "mlp-digits",

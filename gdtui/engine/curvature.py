@@ -4,14 +4,16 @@ bounds it gives for a learning rate.
 λmax is found by power iteration on ``v ↦ H·v``, each product a double backward through
 ``torch.autograd.grad`` (the Hessian itself is never formed), from a seeded random start vector, so
 the same point always gives the same number. It works for a few scalar parameters and for the
-parameter list of an ``nn.Module`` alike: pass a closure that computes the loss.
+parameter list of an ``nn.Module`` alike: pass a closure that computes the loss. A series of
+measurements along a path (a model run's ``curvature_every``) may start each one from the last
+one's eigenvector (``start``), which the top eigenvector moves little between.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -61,9 +63,10 @@ def _power(
     shift: float,
     iters: int,
     tol: float,
-) -> tuple[float, int, bool]:
+) -> tuple[float, int, bool, list[torch.Tensor]]:
     """Power iteration on ``H − shift·I``: its eigenvalue of largest magnitude (Rayleigh
-    quotient), the iterations used and whether the relative change fell under ``tol``."""
+    quotient), the iterations used, whether the relative change fell under ``tol``, and the
+    last (unit) iterate, the eigenvector's estimate."""
     norm = math.sqrt(_dot(start, start))
     v = [x / norm for x in start]
     value = math.nan
@@ -76,22 +79,24 @@ def _power(
         if not math.isfinite(norm):
             raise CurvatureError("the Hessian-vector product is not finite here")
         if norm == 0.0:
-            return 0.0, i, True
+            return 0.0, i, True, v
         v = [h / norm for h in hv]
         if abs(new_value - value) <= tol * max(1.0, abs(new_value)):
-            return new_value, i, True
+            return new_value, i, True, v
         value = new_value
-    return value, iters, False
+    return value, iters, False, v
 
 
 @dataclass(frozen=True)
 class Curvature:
     """λmax with how it was found: ``iterations`` Hessian-vector products, ``converged`` when the
-    Rayleigh quotient settled within the tolerance."""
+    Rayleigh quotient settled within the tolerance, and ``vector``, the unit eigenvector's
+    estimate (one tensor per parameter; a warm ``start`` for the next measurement)."""
 
     lambda_max: float
     iterations: int
     converged: bool
+    vector: list[torch.Tensor] | None = field(default=None, repr=False, compare=False)
 
 
 def top_eigenvalue(
@@ -101,28 +106,41 @@ def top_eigenvalue(
     iters: int = 200,
     tol: float = 1e-10,
     seed: int = 0,
+    start: Sequence[torch.Tensor] | None = None,
 ) -> Curvature:
     """The largest (most positive) Hessian eigenvalue at the current point, with its diagnostics.
 
     Power iteration finds the eigenvalue of largest magnitude μ; where μ < 0 (a saddle or a
-    maximum dominates), a second iteration on ``H − μ·I`` finds the top one.
+    maximum dominates), a second iteration on ``H − μ·I`` finds the top one. It starts from
+    ``start`` (one tensor per parameter, e.g. the last measurement's ``vector``) where given and
+    not zero, else from a random vector seeded with ``seed``.
     """
     params = list(params)
     if not params:
         raise CurvatureError("no parameters to measure the curvature of")
     if iters < 1:
         raise CurvatureError(f"iters must be at least 1, got {iters!r}")
-    generator = torch.Generator().manual_seed(seed)
-    start = [
-        torch.randn(p.shape, generator=generator, dtype=torch.float64).to(p.dtype).to(p.device)
-        for p in params
-    ]
+    if start is not None:
+        start = [
+            s.detach().to(dtype=p.dtype, device=p.device)
+            for s, p in zip(start, params, strict=True)
+        ]
+        if not all(s.shape == p.shape for s, p in zip(start, params, strict=True)):
+            raise CurvatureError("the start vector's shapes are not the parameters'")
+        if not math.isfinite(_dot(start, start)) or _dot(start, start) == 0.0:
+            start = None
+    if start is None:
+        generator = torch.Generator().manual_seed(seed)
+        start = [
+            torch.randn(p.shape, generator=generator, dtype=torch.float64).to(p.dtype).to(p.device)
+            for p in params
+        ]
     product = _hvp_operator(loss_closure, params)
-    mu, used, converged = _power(product, start, 0.0, iters, tol)
+    mu, used, converged, vector = _power(product, start, 0.0, iters, tol)
     if mu >= 0:
-        return Curvature(mu, used, converged)
-    shifted, more, converged = _power(product, start, mu, iters, tol)
-    return Curvature(shifted + mu, used + more, converged)
+        return Curvature(mu, used, converged, vector)
+    shifted, more, converged, vector = _power(product, start, mu, iters, tol)
+    return Curvature(shifted + mu, used + more, converged, vector)
 
 
 def lambda_max(

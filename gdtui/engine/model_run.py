@@ -15,6 +15,13 @@ seconds. :meth:`ModelRun.step` returns the list of records that landed, oldest f
 :meth:`ModelRun.drain` waits for the rest. Divergence, convergence and the end of the budget are
 judged on the host as the records land, so on cuda a run may have taken a few more steps than its
 last record shows (they are not recorded).
+
+A schedule (``schedule``: a :mod:`~gdtui.engine.schedules` preset over ``torch.optim.lr_scheduler``)
+steps after every optimizer step exactly as in a plain loop, and each record's ``lr`` is the rate
+that step used. Only reduce-on-plateau reads the step's loss on the host (one synchronisation per
+step, as ``scheduler.step(loss.item())`` in a plain loop). ``curvature_every = k`` measures λmax
+of the full-batch training loss on every k-th step (Hessian-vector products: a synchronising
+measurement, on those steps only); with ``curvature_every = 0`` no step waits for the device.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import torch
 from torch import nn
 
 from gdtui import settings
+from gdtui.engine import curvature, schedules
 from gdtui.engine.data import CLASSIFICATION, Dataset, data_task, load_data
 from gdtui.engine.history import History
 from gdtui.engine.layer_stats import SUMMARY_FIELDS, DeviceChunks, LayerStats
@@ -48,11 +56,21 @@ from gdtui.engine.models import (
 )
 from gdtui.engine.optimizers import get_spec, make_optimizer, parse_lr
 from gdtui.engine.records import Status, StepRecord, finite_or_none, loss_divergence
-from gdtui.engine.run import GraphNode, Run, RunError, _setting, resolve_device, resolve_dtype
+from gdtui.engine.run import (
+    DEFAULT_SCHEDULE_STEPS,
+    GraphNode,
+    Run,
+    RunError,
+    _setting,
+    resolve_device,
+    resolve_dtype,
+)
 from gdtui.suggest import closest
 
 SMALL_MODEL = 8  # models with at most this many scalars keep the per-scalar record
 EPOCH_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
+# What the host knows of a step when it is taken: number, lr, epoch, summarised, λmax.
+_Meta = tuple[int, float, int | None, bool, float | None]
 
 
 @dataclass(slots=True)
@@ -75,7 +93,8 @@ class ModelRecord(StepRecord):
 
     def to_dict(self, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
         """JSON-ready. A small model: :meth:`StepRecord.to_dict`'s keys. A big one (``names``
-        empty): ``step``, ``loss``, ``grad_norm``, ``update_norm``, ``lr``, ``layers`` (null on a
+        empty): ``step``, ``loss``, ``grad_norm``, ``update_norm``, ``lr``, ``lambda_max`` (null
+        where not measured), ``layers`` (null on a
         step without summaries, see ``layer_every``), ``status``, ``reason``. On an evaluated
         epoch end both add ``epoch``, ``train_loss``, ``val_loss`` and, for classification,
         ``train_accuracy`` and ``val_accuracy``."""
@@ -88,6 +107,7 @@ class ModelRecord(StepRecord):
                 "grad_norm": finite_or_none(self.grad_norm),
                 "update_norm": finite_or_none(self.update_norm),
                 "lr": self.lr,
+                "lambda_max": finite_or_none(self.lambda_max),
                 "layers": self.layers,
                 "status": str(self.status),
                 "reason": self.reason,
@@ -140,6 +160,17 @@ class ModelRun:
     the records between carry the batch loss with ``layers``, ``grad_norm`` and ``update_norm``
     None. The full-set evaluation runs every ``eval_every`` epochs (default: at most about once
     per 10 steps, so every epoch for mini-batches, every 10th step for full batch).
+
+    ``schedule`` and ``schedule_args``: a learning-rate schedule as :class:`~gdtui.engine.Run`
+    takes it (:func:`~gdtui.engine.schedules.make_scheduler`, planned over ``max_steps`` or
+    ``DEFAULT_SCHEDULE_STEPS``; reduce-on-plateau steps on the batch loss); every record's ``lr``
+    is the rate its step used. ``curvature_every = k`` (0: never) puts into ``record.lambda_max``
+    of every k-th step λmax, the top Hessian eigenvalue of the **full-batch** training loss (every
+    training row, whatever ``batch_size`` is) at the parameters the step started from, by power
+    iteration on Hessian-vector products (:mod:`~gdtui.engine.curvature`); :meth:`lambda_max`
+    measures it on demand. Each measurement starts from the last one's eigenvector, so a run's
+    series converges in a few products per step; it never touches ``.grad``, the optimizer or a
+    random generator, so the path is the same with or without it.
     """
 
     def __init__(
@@ -162,6 +193,9 @@ class ModelRun:
         chunk_interval: float = 0.5,
         layer_every: int = 20,
         eval_every: int | None = None,
+        schedule: str | None = None,
+        schedule_args: Mapping[str, Any] | None = None,
+        curvature_every: int = 0,
     ) -> None:
         if max_steps is not None:
             max_steps = _setting(settings.check_steps, max_steps, text=False)
@@ -181,6 +215,14 @@ class ModelRun:
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
             ):
                 raise RunError(f"{key} must be a whole number of at least 1, got {value!r}")
+        if (
+            isinstance(curvature_every, bool)
+            or not isinstance(curvature_every, int)
+            or curvature_every < 0
+        ):
+            raise RunError(f"curvature_every must be a whole number ≥ 0, got {curvature_every!r}")
+        if schedule is None and schedule_args:
+            raise RunError("schedule_args are given but no schedule is named")
         self.seed = seed
         self.layer_every = layer_every
         self.explode_factor = float(explode_factor)
@@ -195,6 +237,20 @@ class ModelRun:
         self.param_names = scalar_names(self.model) if self.small else ()
         lr = get_spec(optimizer).default_lr if lr is None else lr
         self.optimizer = make_optimizer(self.optimizer_name, self.params, parse_lr(lr), self.hyper)
+        self.schedule = None if schedule is None else schedules.get_schedule(schedule).name
+        self.schedule_args = dict(schedule_args or {})
+        self.scheduler: Any = None
+        if self.schedule is not None:
+            self.scheduler = schedules.make_scheduler(
+                self.schedule, self.optimizer, self.schedule_args, self._schedule_steps
+            )
+        self._plateau = self.schedule == "plateau"  # the one schedule that reads the loss
+        self.curvature_every = curvature_every
+        # Power iteration's budget and stopping rule (relative change of the Rayleigh quotient):
+        # float32 products are only good to about 1e-6, so its tolerance is looser.
+        self.curvature_iters = 200
+        self.curvature_tol = 1e-10 if self.dtype == torch.float64 else 1e-6
+        self._eigenvector: list[torch.Tensor] | None = None  # the last λmax's, a warm start
         # The data, on the device once, with the target in the loss's form.
         dev, dt = self.device, self.dtype
         # Training rows then validation rows in one tensor (one forward pass evaluates both).
@@ -222,10 +278,8 @@ class ModelRun:
         self.history = History(self.param_names, capacity=history_capacity)
         self._stats = None if self.small else LayerStats(self.params, seed=seed)
         self._on_cpu = self.device.type == "cpu"
-        self._ready: list[tuple[tuple[int, float, int | None, bool], np.ndarray]] = []
-        self._chunks: DeviceChunks[tuple[int, float, int | None, bool]] = DeviceChunks(
-            self.device, chunk_interval
-        )
+        self._ready: list[tuple[_Meta, np.ndarray]] = []
+        self._chunks: DeviceChunks[_Meta] = DeviceChunks(self.device, chunk_interval)
         self._nan = torch.full((len(EPOCH_FIELDS),), math.nan, dtype=dt, device=dev)
         self._nan_layers = torch.full(
             (len(self.params) * len(SUMMARY_FIELDS),), math.nan, dtype=dt, device=dev
@@ -250,6 +304,10 @@ class ModelRun:
         return self.status is not Status.RUNNING
 
     @property
+    def _schedule_steps(self) -> int:
+        return self.max_steps if self.max_steps is not None else DEFAULT_SCHEDULE_STEPS
+
+    @property
     def steps_per_epoch(self) -> int:
         """Optimizer steps in one pass over the training rows."""
         return 1 if self.batch_size is None else math.ceil(self.n_train / self.batch_size)
@@ -264,11 +322,14 @@ class ModelRun:
     # -- control -------------------------------------------------------------------------------
 
     def set_lr(self, lr: float | str) -> float:
-        """Change the learning rate of the running optimizer at once (no reset)."""
-        value = parse_lr(lr)
-        for group in self.optimizer.param_groups:
-            group["lr"] = value
-        return value
+        """Change the learning rate of the running optimizer at once (no reset); return the
+        rate in use. With a schedule the whole schedule is scaled, as :meth:`Run.set_lr` does."""
+        self._set_lr(parse_lr(lr))
+        return self.lr
+
+    # The same scaling of a schedule as a formula's run (one rule, not a copy).
+    _set_lr = Run._set_lr
+    _scale_schedule = Run._scale_schedule
 
     def extend(self, steps: int) -> None:
         """Allow ``steps`` more steps after a finished budget, so a paused run can go on."""
@@ -308,6 +369,10 @@ class ModelRun:
         loss = self.loss_fn(self.model(x), target)
         loss.backward()
         self._last_loss = loss
+        sharpness = None
+        if self.curvature_every and (self.taken + 1) % self.curvature_every == 0:
+            # At the parameters this step starts from; the products leave .grad alone.
+            sharpness = self._measure_curvature()
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         if self.small:
             with torch.no_grad():
@@ -333,7 +398,10 @@ class ModelRun:
             tail = self._evaluate_all() if evaluate else self._nan
             row = torch.cat([loss.detach().reshape(1), *payload, tail])
         lr = self.optimizer.param_groups[0]["lr"]
-        meta = (self.taken, lr, self.epoch if evaluate else None, summarise)
+        if self.scheduler is not None:
+            # The record keeps the rate this step used; the scheduler sets the next one.
+            schedules.step_scheduler(self.scheduler, loss.item() if self._plateau else None)
+        meta = (self.taken, lr, self.epoch if evaluate else None, summarise, sharpness)
         if self._on_cpu:  # ready at once: no chunking needed, and no extra copy
             self._ready.append((meta, row.numpy()))
         else:
@@ -404,17 +472,23 @@ class ModelRun:
             landed, self._ready = self._ready, []
         else:
             landed = self._chunks.poll(wait)
-        for (number, lr, epoch, summarised), row in landed:
+        for (number, lr, epoch, summarised, sharpness), row in landed:
             if self.status is not Status.RUNNING:
                 continue  # steps taken after a stop that was only seen now: not recorded
-            record = self._record(number, float(lr), epoch, summarised, row)
+            record = self._record(number, float(lr), epoch, summarised, row, sharpness)
             if record is None:
                 continue
             out.append(record)
         return out
 
     def _record(
-        self, number: int, lr: float, epoch: int | None, summarised: bool, row: np.ndarray
+        self,
+        number: int,
+        lr: float,
+        epoch: int | None,
+        summarised: bool,
+        row: np.ndarray,
+        sharpness: float | None = None,
     ) -> ModelRecord | None:
         loss = float(row[0])
         diverged, self._explode_limit = loss_divergence(
@@ -470,6 +544,7 @@ class ModelRun:
         if summarised and not math.isfinite(update_norm):
             self._stop(Status.DIVERGED, f"the update became {update_norm} at step {number}")
             return None
+        record.lambda_max = sharpness
         if epoch is not None:
             record.epoch = epoch
             record.train_loss, record.val_loss = float(tail[0]), float(tail[1])
@@ -525,6 +600,35 @@ class ModelRun:
             pass
         return self.last_record
 
+    # -- curvature -----------------------------------------------------------------------------
+
+    def _full_batch_loss(self) -> torch.Tensor:
+        """The training loss over every training row at the current parameters."""
+        return self.loss_fn(self.model(self.x_train), self.t_train)
+
+    def _curvature(self) -> float:
+        found = curvature.top_eigenvalue(
+            self._full_batch_loss,
+            self.params,
+            iters=self.curvature_iters,
+            tol=self.curvature_tol,
+            seed=self.seed,
+            start=self._eigenvector,
+        )
+        self._eigenvector = found.vector
+        return found.lambda_max
+
+    def _measure_curvature(self) -> float | None:
+        try:
+            return self._curvature()
+        except curvature.CurvatureError:
+            return None  # a non-finite loss or product: no number to record
+
+    def lambda_max(self) -> float:
+        """λmax of the full-batch training loss at the current parameters (synchronising);
+        :class:`~gdtui.engine.curvature.CurvatureError` where it has none."""
+        return self._curvature()
+
     def autograd_graph(self) -> GraphNode | None:
         """The graph ``backward()`` walked for the last step, as :meth:`Run.autograd_graph`
         gives it (leaves named after the parameter tensors)."""
@@ -555,7 +659,7 @@ class ModelRun:
 
 MODEL_KEYS = ("kind", "hidden", "activation")
 LOSS_KEYS = ("fn",)
-RUN_KEYS = ("batch_size", "steps", "seed", "tolerance", "dtype", "device")
+RUN_KEYS = ("batch_size", "steps", "seed", "tolerance", "dtype", "device", "curvature_every")
 
 
 def _check_keys(section: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
@@ -581,7 +685,8 @@ def build_model_run(
     """A :class:`ModelRun` from a scenario's ``[data]``, ``[model]``, ``[loss]`` and ``[run]``
     tables as plain dicts, every key checked (one-line errors: :class:`DataError`,
     :class:`ModelError`, :class:`RunError`, :class:`OptimizerError`). ``overrides`` are passed
-    to :class:`ModelRun` (``chunk_interval``, ``history_capacity``, ``explode_factor``)."""
+    to :class:`ModelRun` (``chunk_interval``, ``history_capacity``, ``explode_factor``,
+    ``schedule`` and ``schedule_args``)."""
     model, loss, run = dict(model or {}), dict(loss or {}), dict(run or {})
     _check_keys("model", model, MODEL_KEYS)
     _check_keys("loss", loss, LOSS_KEYS)
@@ -626,5 +731,6 @@ def build_model_run(
         dtype=run.get("dtype", "float32"),
         device=run.get("device", "auto"),
         seed=seed,
+        curvature_every=run.get("curvature_every", 0),
         **overrides,
     )

@@ -454,6 +454,9 @@ class GdtuiApp(App[int]):
             return
         from gdtui.ui.race_worker import opening_entries
 
+        if getattr(scenario, "race", ()):  # the scenario's own [[race]]
+            self.open_race(scenario)
+            return
         self.open_race(scenario, opening_entries(scenario.optimizer, scenario.lr, scenario.hyper))
 
     def open_race(self, setup: Any, entries: list[dict[str, Any]] | None = None) -> None:

@@ -139,3 +139,30 @@ Command = (
     | Quit
 )
 """Everything the UI can ask of the loop."""
+
+
+# -- rewind and branch (the main screen's [ ] { } keys, a click on the loss curve) -------------
+
+
+@dataclass(frozen=True)
+class Scrub:
+    """Pause and show the run as it was ``delta`` steps from the step shown now (the live end
+    when not rewound); at or past the live end, back to it."""
+
+    delta: int
+
+
+@dataclass(frozen=True)
+class ScrubTo:
+    """Pause and show the run as it was at ``step`` (at or past the live end: back to it)."""
+
+    step: int
+
+
+@dataclass(frozen=True)
+class LiveEnd:
+    """Stop showing an earlier step: back to the run's live end (it stays paused)."""
+
+
+Command = Command | Scrub | ScrubTo | LiveEnd  # type: ignore[misc]
+"""Everything the UI can ask of the loop (rewinding included)."""

@@ -34,6 +34,7 @@ from gdtui.ui.messages import (
     Notice,
     OptimizerChoice,
     Progress,
+    Rewound,
     RunInfo,
     RunStarted,
     Snapshot,
@@ -153,6 +154,9 @@ class DescentLoop:
         self._landscape_kind: str | None = None  # a model's: "surface", "regions" or "slice"
         self._last_landscape = 0.0
         self._slice_size = SLICE_SIZE
+        self.rewound: int | None = None
+        """The step shown as it was (scrubbed back; the run is paused), None at the live end."""
+        self._info: RunInfo | None = None  # the current run's facts, as last sent
 
     # -- called from the UI thread -----------------------------------------------------------------
 
@@ -258,6 +262,8 @@ class DescentLoop:
             self.report_bug(err, f"{type(command).__name__} failed")
 
     def _dispatch(self, command: Command) -> None:
+        if self._dispatch_rewind(command):
+            return
         match command:
             case cmd.Toggle():
                 if self.playing:
@@ -475,6 +481,126 @@ class DescentLoop:
         records = "record" if len(rows) == 1 else "records"
         self.post(Notice(f"exported {len(rows)} {records} to {path}{note}"))
 
+    # -- rewind and branch -------------------------------------------------------------------------
+
+    def _dispatch_rewind(self, command: Command) -> bool:
+        """Scrubbing, and what branches while a step is shown as it was; True when handled.
+
+        While rewound, running or stepping on (space, n), a new learning rate (typed, + / -),
+        another optimizer or new hyper-parameters branch the run from the step shown
+        (:meth:`_branch`); anything else (a new problem, a reset, …) starts afresh as always.
+        """
+        match command:
+            case cmd.Scrub(delta):
+                base = self.rewound if self.rewound is not None else self._rewind_total()
+                self._rewind(base + delta)
+            case cmd.ScrubTo(step):
+                self._rewind(step)
+            case cmd.LiveEnd():
+                self._live_end()
+            case _ if self.rewound is None:
+                return False
+            case cmd.Toggle():
+                self._branch()
+                self._play()
+            case cmd.Step(count):
+                self._branch()
+                self._step(count)
+            case cmd.SetLr(value):
+                self._branch(lr=value)
+            case cmd.ScaleLr(factor):
+                self._branch(scale=factor)
+            case cmd.Configure(changes) if changes and set(changes) <= {"optimizer", "hyper"}:
+                self._branch(optimizer=changes.get("optimizer"), hyper=changes.get("hyper"))
+            case _:
+                return False
+        return True
+
+    def _rewind_total(self) -> int:
+        return int(self.run_obj.step_count) if self.run_obj is not None else 0
+
+    def _rewind(self, step: int) -> None:
+        """Pause and send step ``step``'s record as it was (``Run.state_at``: rebuilt here, in
+        the worker, from the nearest checkpoint); at or past the live end, back to it."""
+        run = self.run_obj
+        if self._landscape_kind is not None or not hasattr(run, "state_at"):
+            self.post(Notice("rewind works on formula problems", "warning"))
+            return
+        total = run.step_count
+        if total < 2:
+            self.post(Notice("nothing to rewind yet: take a few steps first (n)", "warning"))
+            return
+        step = max(1, int(step))
+        if step >= total:
+            self._live_end()
+            return
+        if self.playing:
+            self._pause()
+        record = run.state_at(step)
+        self.rewound = step
+        record = dataclasses.replace(record, state=dict(record.state))
+        self.post(Rewound(self.generation, step, total, record))
+
+    def _live_end(self) -> None:
+        if self.rewound is None:
+            return
+        self.rewound = None
+        self.post(Rewound(self.generation, None, self._rewind_total(), None))
+        self.publish()
+
+    def _branch(
+        self,
+        *,
+        lr: float | str | None = None,
+        scale: float | None = None,
+        optimizer: str | None = None,
+        hyper: dict[str, Any] | None = None,
+    ) -> None:
+        """Replace the run by ``Run.branch`` from the step shown: parameters, optimizer state and
+        RNG state of that step, with the changed setting (none: the original path, bit for bit).
+        The later steps are dropped; the branch is a new run for the screen (its curve and path
+        end at that step and go on from there)."""
+        from gdtui.engine.optimizers import get_spec
+
+        run, step = self.run_obj, self.rewound
+        assert run is not None and step is not None and self._info is not None
+        scenario = self.scenario
+        if optimizer is not None or hyper is not None:  # checked as a fresh run's would be
+            scenario = scenario.with_overrides(optimizer=optimizer, hyper=hyper)
+            optimizer, hyper = scenario.optimizer, dict(scenario.hyper)
+            at = run.branch(step)  # the optimizer in use at that step
+            defaults = get_spec(optimizer).hyperparameters()
+            if optimizer == at.optimizer_name and {**defaults, **at.hyper} == {
+                **defaults,
+                **hyper,
+            }:
+                optimizer = hyper = None  # the same settings: keep the optimizer's state
+        branch = run.branch(step, optimizer=optimizer, lr=lr, hyper=hyper)
+        if scale is not None:
+            branch.set_lr(branch.lr * scale)
+        self.run_obj = branch
+        self.rewound = None
+        self.playing = False
+        self._rate = None
+        # Later resets keep the branch's settings, as they keep a changed rate.
+        self.scenario = dataclasses.replace(scenario, lr=branch.lr)
+        self.generation += 1
+        spec = get_spec(branch.optimizer_name)
+        self._info = dataclasses.replace(
+            self._info,
+            generation=self.generation,
+            optimizer=branch.optimizer_name,
+            torch_name=spec.torch_name,
+            lr=branch.lr,
+            hyper={**spec.hyperparameters(), **branch.hyper},
+            max_steps=branch.max_steps,
+            surface=self._surface(),
+            grid_size=self.grid_size,
+        )
+        self.post(RunStarted(self._info))
+        self.post(Notice(f"branched from step {step}"))
+        self.publish()
+
     # -- stepping ----------------------------------------------------------------------------------
 
     def _can_step(self, run: Run) -> bool:
@@ -579,6 +705,7 @@ class DescentLoop:
         self._rate = None
         self._layers = None
         self._landscape_kind = None
+        self.rewound = None
         if getattr(scenario, "is_model", False):
             self._new_model_run(scenario, run)
             return
@@ -606,6 +733,7 @@ class DescentLoop:
             surface=self._surface(),
             grid_size=self.grid_size,
         )
+        self._info = info
         self.post(RunStarted(info))
 
     def _new_model_run(self, scenario: Scenario, run: ModelRun) -> None:

@@ -342,3 +342,25 @@ class RecordProblem(Message):
 
     path: Path
     text: str
+
+
+# -- rewind (the main screen's [ ] { } keys, a click on the loss curve) ---------------------------
+
+
+@dataclass
+class Rewound(Message):
+    """The run is shown as it was after ``step`` of ``total`` (paused, scrubbed back), or at its
+    live end again (``step`` and ``record`` None); replaceable.
+
+    ``record`` is that step's own record, rebuilt in the worker (``Run.state_at``): a copy, safe
+    to read on the UI thread.
+    """
+
+    generation: int
+    step: int | None
+    total: int
+    record: StepRecord | None
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer position makes an older one pointless."""
+        return isinstance(message, Rewound)

@@ -5,18 +5,19 @@ The race screen starts it in a Textual thread worker and talks to it only throug
 (thread-safe) with the dataclass messages below. :class:`RaceProgress` and :class:`RaceSurface`
 are replaceable, so a burst collapses into the newest; every record stays in the engine.
 
-A race comes from a scenario (the problem and the shared run settings) and a list of entries,
-each a table as a scenario's ``[[race]]`` array holds (``label``, ``optimizer``, ``lr``,
-``hyper``, ``schedule``, ``schedule_args``, ``seed``). An entry that keeps the scenario's
-optimizer keeps its learning rate and hyper-parameters too (its own ``hyper`` is merged over
-them); an entry with another optimizer starts from that optimizer's defaults.
+A race comes from a scenario (the problem, or the data and model, and the shared run settings)
+and a list of entries, each a table as a scenario's ``[[race]]`` array holds (``label``,
+``optimizer``, ``lr``, ``hyper``, ``batch_size``, ``schedule``, ``schedule_args``, ``seed``,
+``noise``). Each entry is built by :meth:`gdtui.scenario.Scenario.contender`, which applies the
+one inheritance rule (:func:`gdtui.engine.race.inherit`) and checks it as the scenario loader
+checks a file: a formula's entries race :class:`~gdtui.engine.Run` s, a ``[data]`` scenario's
+race :class:`~gdtui.engine.ModelRun` s (loss curves and the table; no landscape).
 """
 
 from __future__ import annotations
 
 import queue
 import time
-import tomllib
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from gdtui import settings
-from gdtui.files import FileInputError, read_text_file
-from gdtui.safetext import visible
 from gdtui.ui import commands as cmd
 from gdtui.ui.messages import InternalError, Notice, Surface
 
@@ -45,65 +43,10 @@ SLOTS = 6
 
 
 class RaceFileError(ValueError):
-    """A race table that can't be used; ``str()`` is one line naming the file and entry."""
+    """Hyper-parameters typed in the add form that can't be read; ``str()`` is one line."""
 
 
-# -- reading [[race]] tables (torch-free) --------------------------------------------------------
-
-
-def check_race_entries(entries: Any, where: str = "race") -> list[dict[str, Any]]:
-    """Check the shape of a ``[[race]]`` array without torch: a list of tables whose ``label`` is
-    text, ``lr`` a learning rate, ``hyper`` / ``schedule_args`` tables and ``seed`` a seed.
-
-    Field names, optimizers and hyper-parameter values are checked by the engine when the race
-    is built (:meth:`RaceLoop` does it in its thread). Returns plain dict copies.
-    """
-    if not isinstance(entries, list):
-        raise RaceFileError(f"{where}: [[race]] must be an array of tables, got {entries!r}")
-    out: list[dict[str, Any]] = []
-    for i, entry in enumerate(entries, start=1):
-        at = f"{where}: race entry {i}"
-        if not isinstance(entry, Mapping):
-            raise RaceFileError(f"{at} must be a table, got {entry!r}")
-        entry = dict(entry)
-        label = entry.get("label")
-        if label is not None and (not isinstance(label, str) or not label.strip()):
-            raise RaceFileError(f"{at}: label must be non-empty text, got {label!r}")
-        for key in ("optimizer", "schedule"):
-            if key in entry and not isinstance(entry[key], str):
-                raise RaceFileError(f"{at}: {key} must be text, got {entry[key]!r}")
-        for key in ("hyper", "schedule_args"):
-            if key in entry and not isinstance(entry[key], Mapping):
-                raise RaceFileError(f"{at}: {key} must be a table, got {entry[key]!r}")
-        try:
-            if "lr" in entry:
-                entry["lr"] = settings.parse_lr(entry["lr"], text=False)
-            if "seed" in entry:
-                entry["seed"] = settings.check_seed(entry["seed"], text=False)
-        except settings.SettingError as err:
-            raise RaceFileError(f"{at}: {err}") from None
-        out.append(entry)
-    return out
-
-
-def read_race_file(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A scenario file with ``[[race]]`` entries: (the scenario's own tables, the entries).
-
-    Torch-free. The scenario part is for :func:`gdtui.scenario.parse_scenario`.
-    """
-    where = visible(str(path), 120)
-    try:  # through gdtui.files: no FIFO, device, huge or non-UTF-8 file is read
-        data = tomllib.loads(read_text_file(path, what="race"))
-    except FileInputError as err:
-        raise RaceFileError(str(err)) from None
-    except tomllib.TOMLDecodeError as err:
-        raise RaceFileError(f"{where}: not valid TOML: {visible(err, 200)}") from None
-    except RecursionError:
-        raise RaceFileError(f"{where}: not valid TOML: nested too deeply") from None
-    if "race" not in data:
-        raise RaceFileError(f"{where}: no [[race]] entries")
-    entries = check_race_entries(data.pop("race"), where)
-    return data, entries
+# -- the add form's hyper-parameters (torch-free) -------------------------------------------------
 
 
 def parse_hyper(text: str) -> dict[str, Any]:
@@ -137,6 +80,13 @@ class RemoveContender:
     label: str
 
 
+@dataclass(frozen=True)
+class SetTolerance:
+    """A new tolerance for steps-to-tolerance (checked by the screen; the table recounts)."""
+
+    tolerance: float
+
+
 RaceCommand = (
     cmd.Toggle
     | cmd.Step
@@ -147,6 +97,7 @@ RaceCommand = (
     | cmd.Quit
     | AddContender
     | RemoveContender
+    | SetTolerance
 )
 """Everything the race screen can ask of the loop."""
 
@@ -170,6 +121,8 @@ class RaceInfo:
     min_value: float | None
     criterion: str
     optimizers: tuple[str, ...]
+    is_model: bool = False
+    tolerance: float = 1e-6
 
 
 @dataclass(frozen=True)
@@ -263,7 +216,7 @@ class RaceLoop:
         post: thread-safe delivery of a message to the screen.
         setup: a resolved Scenario (the problem and shared settings), or the path of a scenario
             file with ``[[race]]`` entries.
-        entries: the contenders (``[[race]]`` tables); None with a file: the file's.
+        entries: the contenders (``[[race]]`` tables); None: the scenario's own ``[[race]]``.
         tolerance: steps-to-tolerance counts the first step with ``loss − L* ≤ tolerance``.
         speed: rounds per second while running (None: as fast as it goes).
         initial_steps: rounds taken before the first picture (tests, screenshots).
@@ -283,7 +236,9 @@ class RaceLoop:
     ) -> None:
         self.post = post
         self.setup = setup
-        self.entries: list[dict[str, Any]] = [dict(e) for e in entries or ()]
+        self.entries: list[dict[str, Any]] | None = (
+            None if entries is None else [dict(e) for e in entries]
+        )
         self.tolerance = tolerance
         self.speed = speed
         self.initial_steps = initial_steps
@@ -347,16 +302,17 @@ class RaceLoop:
     def _start(self) -> bool:
         try:
             from gdtui.engine import USER_ERRORS
-            from gdtui.scenario import ScenarioError, parse_scenario
+            from gdtui.scenario import ScenarioError, load_file
 
             self._user_errors = (*USER_ERRORS, ScenarioError, RaceFileError)
             if isinstance(self.setup, str | Path):
-                data, entries = read_race_file(self.setup)
-                self.scenario = parse_scenario(data, Path(self.setup).stem, str(self.setup))
-                self.entries = entries
+                self.scenario = load_file(self.setup)
             else:
                 self.scenario = self.setup
-                self.entries = check_race_entries(self.entries, self.scenario.name)
+            if self.entries is None:
+                self.entries = [dict(e) for e in self.scenario.race]
+                if not self.entries:
+                    raise ScenarioError(f"{self.scenario.source}: no [[race]] entries")
             self._new_race()
         except self._user_errors as err:
             self.post(RaceFailed(_one_line(err)))
@@ -412,6 +368,10 @@ class RaceLoop:
                     self.post(RaceSurface(self.generation, self._surface()))
             case AddContender(entry):
                 self._add(entry)
+            case SetTolerance(tolerance):
+                self.race.tolerance = tolerance
+                self.tolerance = self.race.tolerance
+                self.publish()
             case RemoveContender(label):
                 self.race.remove(label)
                 self.slots.pop(label, None)
@@ -427,35 +387,14 @@ class RaceLoop:
 
     # -- building --------------------------------------------------------------------------------
 
-    def _build_run(self, entry: Mapping[str, Any]) -> Any:
-        """A Run for one entry: the scenario's settings, the entry's overrides."""
-        from gdtui.engine import RaceError, Run
-        from gdtui.engine.race import ENTRY_KEYS
-
-        unknown = [k for k in entry if k not in ENTRY_KEYS]
-        if unknown:
-            raise RaceError(f"unknown field '{unknown[0]}'; allowed: {', '.join(ENTRY_KEYS)}")
+    def _build_run(self, entry: Mapping[str, Any], index: int | None = None) -> Any:
+        """A run for one entry: the scenario's settings, the entry's overrides (a Run, or a
+        ModelRun for a scenario on [data]); errors are the scenario loader's one line."""
         scenario = self.scenario
-        optimizer = entry.get("optimizer", scenario.optimizer)
-        same = optimizer.strip().lower() == scenario.optimizer
-        hyper = {**(scenario.hyper if same else {}), **dict(entry.get("hyper", {}))}
-        lr = entry.get("lr", scenario.lr if same else None)
-        kwargs = {k: entry[k] for k in ("schedule", "schedule_args") if k in entry}
-        return Run(
-            self._problem,
-            optimizer,
-            lr,
-            hyper,
-            max_steps=scenario.steps,
-            tolerance=scenario.tolerance,
-            dtype=scenario.dtype,
-            device=scenario.device,
-            seed=entry.get("seed", scenario.seed),
-            **kwargs,
-        )
+        return scenario.contender(entry, index).build_run(max_steps=scenario.steps)
 
-    def _enter(self, race: Race, entry: Mapping[str, Any]) -> str:
-        label = race.add(entry.get("label"), self._build_run(entry))
+    def _enter(self, race: Race, entry: Mapping[str, Any], index: int | None = None) -> str:
+        label = race.add(entry.get("label"), self._build_run(entry, index))
         free = [s for s in range(SLOTS) if s not in self.slots.values()]
         self.slots[label] = free[0] if free else len(self.slots) % SLOTS
         return label
@@ -467,39 +406,52 @@ class RaceLoop:
             raise RaceError(
                 f"a race holds at most {MAX_CONTENDERS} runs, got {len(self.entries)} entries"
             )
-        self._problem = self.scenario.problem()
+        scenario = self.scenario
+        self._problem = None if scenario.is_model else scenario.problem()
         race = Race(tolerance=self.tolerance)
         self.slots = {}
         labelled = []
         for i, entry in enumerate(self.entries, start=1):
-            try:
-                label = self._enter(race, entry)
-            except self._user_errors as err:
-                raise RaceError(f"race entry {i}: {_one_line(err)}") from None
+            label = self._enter(race, entry, i)
             labelled.append({**entry, "label": label})
         self.entries = labelled  # labels fixed, so a reset keeps names, colours and markers
         self.race = race
         self.generation += 1
         problem = self._problem
-        info = RaceInfo(
-            generation=self.generation,
-            scenario=self.scenario.name,
-            title=self.scenario.title,
-            description=" ".join(self.scenario.description.split()),
-            problem=problem.name,
-            expression=problem.expression,
-            param_names=tuple(problem.param_names),
-            init=tuple(problem.init),
-            minima=tuple(tuple(float(v) for v in m) for m in problem.minima),
-            min_value=problem.min_value,
-            criterion=race.criterion,
-            optimizers=tuple(OPTIMIZERS),
-        )
+        common = {
+            "generation": self.generation,
+            "scenario": scenario.name,
+            "title": scenario.title,
+            "description": " ".join(scenario.description.split()),
+            "criterion": race.criterion,
+            "optimizers": tuple(OPTIMIZERS),
+            "tolerance": race.tolerance,
+        }
+        if problem is None:
+            info = RaceInfo(
+                problem=_model_words(scenario, race),
+                expression="",
+                param_names=(),
+                init=(),
+                minima=(),
+                min_value=None,
+                is_model=True,
+                **common,
+            )
+        else:
+            info = RaceInfo(
+                problem=problem.name,
+                expression=problem.expression,
+                param_names=tuple(problem.param_names),
+                init=tuple(problem.init),
+                minima=tuple(tuple(float(v) for v in m) for m in problem.minima),
+                min_value=problem.min_value,
+                **common,
+            )
         self.post(RaceStarted(info, self._surface()))
 
     def _add(self, entry: Mapping[str, Any]) -> None:
         try:
-            entry = check_race_entries([dict(entry)], "new contender")[0]
             label = self._enter(self.race, entry)
         except self._user_errors as err:
             self.post(ContenderAnswer("", _one_line(err)))
@@ -512,7 +464,7 @@ class RaceLoop:
         import numpy as np
 
         problem = self._problem
-        if self.grid_size is None or problem.dim not in (1, 2):
+        if problem is None or self.grid_size is None or problem.dim not in (1, 2):
             return None
         nx, ny = self.grid_size
         (x_lo, x_hi), *rest = problem.domain
@@ -581,7 +533,10 @@ class RaceLoop:
         race = self.race
         if race is None:
             return
+        import numpy as np
+
         views = []
+        formula = self._problem is not None
         for label, run in race:
             views.append(
                 ContenderView(
@@ -590,8 +545,9 @@ class RaceLoop:
                     status=str(run.status),
                     step=run.step_count,
                     view=run.history.view(self.view_width),
-                    path=run.history.path(PATH_POINTS),
-                    current=tuple(run.current),
+                    # a model has no landscape: no path, and no synchronising read of its weights
+                    path=run.history.path(PATH_POINTS) if formula else np.empty((0, 0)),
+                    current=tuple(run.current) if formula else (),
                 )
             )
         snapshot = RaceSnapshot(
@@ -604,6 +560,16 @@ class RaceLoop:
         )
         self._last_publish = time.perf_counter()
         self.post(RaceProgress(snapshot))
+
+
+def _model_words(scenario: Scenario, race: Race) -> str:
+    """What a model race trains, for the plot's subtitle: ``digits · Linear → ReLU → Linear``."""
+    from gdtui.engine.models import describe_model
+
+    if not len(race):
+        return scenario.title
+    run = next(iter(race))[1]
+    return f"{run.dataset.name} · {describe_model(run.model)}"
 
 
 def opening_entries(optimizer: str, lr: float | None, hyper: Mapping[str, Any]) -> list[dict]:
@@ -637,8 +603,7 @@ __all__ = [
     "RaceStarted",
     "RaceSurface",
     "RemoveContender",
-    "check_race_entries",
+    "SetTolerance",
     "opening_entries",
     "parse_hyper",
-    "read_race_file",
 ]

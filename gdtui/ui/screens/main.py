@@ -8,6 +8,7 @@ hears from them through their own messages (``on_controls_lr_submitted``,
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, cast
 
 from rich.text import Text
@@ -24,9 +25,12 @@ from gdtui.ui.commands import (
     ComputeLandscape,
     Configure,
     ConfigureModel,
+    LiveEnd,
     PlaceStart,
     Reset,
     ScaleLr,
+    Scrub,
+    ScrubTo,
     SetExpression,
     SetGrid,
     SetLr,
@@ -42,6 +46,7 @@ from gdtui.ui.messages import (
     ModelLandscape,
     ModelLandscapeReady,
     Progress,
+    Rewound,
     RunInfo,
     RunStarted,
     Snapshot,
@@ -87,6 +92,10 @@ class MainScreen(Screen[None]):
         Binding("g", "panel('landscape')", "landscape", show=False),
         Binding("b", "panel('panels')", "panels", show=False),
         Binding("escape", "escape", show=False),
+        Binding("left_square_bracket", "scrub(-1)", "back a step", show=False),
+        Binding("right_square_bracket", "scrub(1)", "on a step", show=False),
+        Binding("left_curly_bracket", "scrub(-10)", "back 10 steps", show=False),
+        Binding("right_curly_bracket", "scrub(10)", "on 10 steps", show=False),
         Binding("enter", "place_apply", show=False),
         Binding("up", "place_move(0, 1)", show=False),
         Binding("down", "place_move(0, -1)", show=False),
@@ -111,6 +120,8 @@ class MainScreen(Screen[None]):
         self.view_width = 0
         """The width the loss plot asked the worker for (its history view is that wide)."""
         self.plots_ready = False
+        self.rewound: Rewound | None = None
+        """The earlier step shown as it was (the worker rebuilt its record), None: the live end."""
         self._grid_sent: tuple[int, int] | None = None
         self._dirty = False
         self._hidden: dict[str, bool | None] = {
@@ -241,6 +252,7 @@ class MainScreen(Screen[None]):
         info = message.info
         self.info = info
         self.snapshot = None
+        self.rewound = None
         self.model_view = None
         self._set_surface(info.surface, info.grid_size)
         self.set_class(info.model is not None and not info.model.small, "-layers")
@@ -311,7 +323,8 @@ class MainScreen(Screen[None]):
             return
         self.snapshot = message.snapshot
         controls = self.query_one(Controls)
-        if not controls.lr_focused:  # don't overwrite what the user is typing
+        # Don't overwrite what the user is typing, nor the rate of a step shown as it was.
+        if not controls.lr_focused and self.rewound is None:
             controls.show_lr(message.snapshot.lr)
         self._dirty = True
 
@@ -338,9 +351,10 @@ class MainScreen(Screen[None]):
             pass  # the screen is being torn down (the app is exiting)
 
     def redraw(self) -> None:
-        """Draw the newest snapshot in every widget."""
-        info, snapshot = self.info, self.snapshot
-        self.query_one(StatusLine).show(info, snapshot)
+        """Draw the newest snapshot in every widget (a step shown as it was, when rewound)."""
+        info, snapshot = self.info, self.shown_snapshot()
+        rewound_of = self.rewound.total if self.rewound is not None else None
+        self.query_one(StatusLine).show(info, snapshot, rewound_of=rewound_of)
         self.query_one(BackpropPanel).show(info, snapshot)
         self.query_one(OptimizerPanel).show(info, snapshot)
         if info is None or snapshot is None or not self.plots_ready:
@@ -352,7 +366,7 @@ class MainScreen(Screen[None]):
 
         view = snapshot.view
         series = Series(info.optimizer, view.step, view.loss, view.loss_min, view.loss_max, "cyan+")
-        self._loss().show_series([series], log_offset=info.min_value)
+        self._loss().show_series([series, *self._step_marker()], log_offset=info.min_value)
         landscape = self._landscape()
         if landscape.display:
             path = snapshot.path if snapshot.step else None
@@ -411,6 +425,38 @@ class MainScreen(Screen[None]):
             subtitle = f"step {snapshot.layers_step}" if snapshot.layers_step else "no step yet"
             if panel.border_subtitle != subtitle:  # setting it repaints the whole border
                 panel.border_subtitle = subtitle
+
+    def shown_snapshot(self) -> Snapshot | None:
+        """What the widgets draw: the newest snapshot, or, when rewound, the step shown as it
+        was (its record, its point, its rate; the curve and the path stay the whole run's)."""
+        snapshot, rewound = self.snapshot, self.rewound
+        if snapshot is None or rewound is None or rewound.record is None:
+            return snapshot
+        record = rewound.record
+        return dataclasses.replace(
+            snapshot,
+            step=record.step,
+            status="running",
+            reason=None,
+            lr=record.lr,
+            playing=False,
+            record=record,
+            current=record.params,
+            steps_per_s=None,
+        )
+
+    def _step_marker(self) -> list[Series]:
+        """A ``◆`` on the loss curve at the step shown as it was (none at the live end)."""
+        rewound = self.rewound
+        if rewound is None or rewound.record is None:
+            return []
+        import numpy as np
+
+        from gdtui.ui.widgets.loss_plot import Series
+
+        at = np.array([float(rewound.record.step)])
+        loss = np.array([rewound.record.loss])
+        return [Series(f"step {rewound.record.step}", at, loss, loss, loss, "yellow+", "◆")]
 
     def request_redraw(self) -> None:
         """Draw now (not on the next tick)."""
@@ -487,10 +533,12 @@ class MainScreen(Screen[None]):
         self._apply_layout()
 
     def action_escape(self) -> None:
-        """Leave a field, or cancel placing the start."""
+        """Leave a field, cancel placing the start, or go back to the live end."""
         if self.plots_ready and self._landscape().placing is not None:
             self._landscape().cancel_placing()
             self.gdtui.notify_line("start unchanged")
+        elif self.rewound is not None:
+            self.gdtui.send(LiveEnd())
         else:
             self.set_focus(None)
 
@@ -524,6 +572,11 @@ class MainScreen(Screen[None]):
         """Start afresh from the pending start."""
         self._landscape().apply_placing()
 
+    def action_scrub(self, delta: int) -> None:
+        """Show the run as it was ``delta`` steps from the step shown (``[`` ``]`` one step,
+        ``{`` ``}`` ten; the run pauses); past the live end, back to it."""
+        self.gdtui.send(Scrub(delta))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Arrows and enter belong to the focused widget unless the start is being placed."""
         if action in ("place_move", "place_apply"):
@@ -531,6 +584,23 @@ class MainScreen(Screen[None]):
         return True
 
     # -- what the widgets say --------------------------------------------------------------------
+
+    def on_rewound(self, message: Rewound) -> None:
+        """The worker rebuilt an earlier step (or went back to the live end): draw it."""
+        if self.info is None or message.generation != self.info.generation:
+            return
+        self.rewound = message if message.step is not None else None
+        controls = self.query_one(Controls)
+        lr = message.record.lr if message.record is not None else None
+        if lr is None and self.snapshot is not None:
+            lr = self.snapshot.lr
+        if lr is not None and not controls.lr_focused:
+            controls.show_lr(lr)
+        self._dirty = True
+
+    def on_loss_plot_step_clicked(self, message: LossPlot.StepClicked) -> None:
+        """A click on the loss curve: show that step as it was (as ``[`` ``]`` do)."""
+        self.gdtui.send(ScrubTo(message.step))
 
     def on_landscape_start_placed(self, message: Landscape.StartPlaced) -> None:
         """Start afresh from the picked point (a click on a 2-D map, or enter while placing)."""

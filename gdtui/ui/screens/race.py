@@ -3,8 +3,10 @@
 Overlaid loss curves (:class:`~gdtui.ui.widgets.race_plot.RacePlot`), the paths on the landscape
 (:class:`~gdtui.ui.widgets.race_paths.RacePaths`) and the engine's table
 (:class:`~gdtui.ui.widgets.race_table.RaceTable`). Keys: space run / pause, n one step, r reset,
-a add a contender (optimizer, lr, hyper-parameters, label; checked inline), d remove the
-selected one, ↑ ↓ select, f speed, esc back to the main screen. A
+a add a contender (optimizer, lr, hyper-parameters, label, a model's batch size; checked
+inline), d remove the selected one, ↑ ↓ select, f speed, t the tolerance of steps-to-tolerance
+(checked inline; the table recounts at once), esc back to the main screen. A race of models (a
+scenario on ``[data]``) has loss curves and the table, no landscape. A
 :class:`~gdtui.ui.race_worker.RaceLoop` owns the race and torch; this screen only draws what it
 sends, at most three times a second and only when something changed.
 """
@@ -26,7 +28,7 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from gdtui.safetext import visible
-from gdtui.settings import SettingError, parse_lr
+from gdtui.settings import SettingError, check_tolerance, parse_lr
 from gdtui.ui import commands as cmd
 from gdtui.ui.messages import Notice, Surface
 from gdtui.ui.race_worker import (
@@ -41,6 +43,7 @@ from gdtui.ui.race_worker import (
     RaceStarted,
     RaceSurface,
     RemoveContender,
+    SetTolerance,
     parse_hyper,
 )
 from gdtui.ui.widgets.controls import SPEEDS
@@ -54,7 +57,8 @@ if TYPE_CHECKING:
 REFRESH_HZ = 3  # at most three pictures a second, and only when something changed
 RACE_KEYS = (
     "Race keys: space run / pause, n one step, r reset, a add a contender (enter adds, esc "
-    "closes the form), d remove the selected one, ↑ ↓ select, f speed, esc back to the run."
+    "closes the form), d remove the selected one, ↑ ↓ select, f speed, t tolerance, esc back to "
+    "the run."
 )
 
 
@@ -82,6 +86,7 @@ class RaceScreen(Screen[None]):
         Binding("up,k", "select(-1)", "select", show=False),
         Binding("down,j", "select(1)", "select", show=False),
         Binding("f", "speed", "speed", show=False),
+        Binding("t", "tolerance", "tolerance", show=False),
         Binding("escape", "back", "back"),
         Binding("question_mark", "help", "help", key_display="?"),
     ]
@@ -107,6 +112,8 @@ class RaceScreen(Screen[None]):
         )
         self.initial_steps = initial_steps
         self.deterministic = deterministic
+        self.tolerance = self.loop.tolerance
+        """The tolerance of steps-to-tolerance, as last sent to the race."""
         self.speed_index = next(
             (i for i, (_, s) in enumerate(SPEEDS) if s == speed), len(SPEEDS) - 1
         )
@@ -144,7 +151,13 @@ class RaceScreen(Screen[None]):
                 yield Input(
                     placeholder="momentum=0.9 betas=0.9,0.99", id="race-hyper", compact=True
                 )
+                yield Label("batch", id="race-batch-label")
+                yield Input(placeholder="as the scenario", id="race-batch", compact=True)
                 yield Button("add", id="race-add", compact=True)
+        with Horizontal(id="race-tolerance-form"):
+            yield Label("tolerance")
+            yield Input(id="race-tolerance", compact=True)
+            yield Static("", id="race-criterion")
         yield Static("", id="race-error")
         yield Static("", id="race-status")
         yield Footer()
@@ -156,6 +169,7 @@ class RaceScreen(Screen[None]):
         for field in self.query(Input).results(Input):
             field.cursor_blink = not self.deterministic
         self._show_form(False)
+        self._show_tolerance_form(False)
         self._show_error("")
         self._show_status()
         self.set_interval(1 / REFRESH_HZ, self._tick)
@@ -209,7 +223,11 @@ class RaceScreen(Screen[None]):
                 select.value = "adam"
         # The title and formula come from the file: controls made visible (safetext).
         self.query_one(RacePlot).border_subtitle = Text(visible(f"{info.problem} · {info.title}"))
-        self.query_one(RacePaths).border_subtitle = Text(visible(info.expression))
+        paths = self.query_one(RacePaths)
+        paths.border_subtitle = Text(visible(info.expression))
+        paths.display = not info.is_model  # a model has no landscape: the curves take the row
+        for widget in self.query("#race-batch-label, #race-batch"):
+            widget.display = info.is_model  # mini-batches are a model's
         self._dirty = True
 
     def on_race_surface(self, message: RaceSurface) -> None:
@@ -255,6 +273,21 @@ class RaceScreen(Screen[None]):
         line = self.query_one("#race-error", Static)
         line.update(Text(visible(text, 400)))
         line.display = bool(text)
+
+    def _show_tolerance_form(self, shown: bool) -> None:
+        """Show the tolerance field (with the race's tolerance in it), or hide it."""
+        self.set_class(shown, "-tolerance")
+        form = self.query_one("#race-tolerance-form")
+        form.disabled = not shown
+        if shown:
+            field = self.query_one("#race-tolerance", Input)
+            field.value = f"{self.tolerance:g}"
+            snap = self.snapshot
+            words = snap.criterion if snap is not None else ""
+            self.query_one("#race-criterion", Static).update(Text(f"  to tol: {words}"))
+            field.focus()
+        else:
+            self.set_focus(None)
 
     def _show_form(self, shown: bool) -> None:
         """Show the add form (and focus its rate), or hide it and give the keys back."""
@@ -383,9 +416,17 @@ class RaceScreen(Screen[None]):
         words = info.description if info is not None else ""
         self.app.push_screen(HelpScreen((f"Race · {title}", f"{words} {RACE_KEYS}".strip())))
 
+    def action_tolerance(self) -> None:
+        """Show the field for the tolerance of steps-to-tolerance."""
+        if not self.has_class("-adding"):
+            self._show_tolerance_form(True)
+
     def action_back(self) -> None:
         """Leave the form, else go back to the main screen."""
-        if self.has_class("-adding"):
+        if self.has_class("-tolerance"):
+            self._show_tolerance_form(False)
+            self._show_error("")
+        elif self.has_class("-adding"):
             self._show_form(False)
             self._show_add_error("")
         else:
@@ -398,7 +439,28 @@ class RaceScreen(Screen[None]):
         """Check the rate as it is typed (empty: the optimizer's default)."""
         self._show_add_error(_lr_problem(event.value))
 
-    @on(Input.Submitted)
+    @on(Input.Changed, "#race-tolerance")
+    def _tolerance_changed(self, event: Input.Changed) -> None:
+        """Check the tolerance as it is typed."""
+        self._show_error(_tolerance_problem(event.value))
+
+    @on(Input.Submitted, "#race-tolerance")
+    def _tolerance_submitted(self, event: Input.Submitted) -> None:
+        """A good tolerance goes to the race (the table recounts); a bad one says why inline."""
+        event.stop()
+        problem = _tolerance_problem(event.value)
+        if problem:
+            self._show_error(problem)
+            return
+        tolerance = check_tolerance(event.value)
+        self.tolerance = tolerance
+        self.loop.send(SetTolerance(tolerance))
+        self.notice = f"tolerance {tolerance:g}"
+        self._show_tolerance_form(False)
+        self._show_error("")
+        self._dirty = True
+
+    @on(Input.Submitted, "#race-form Input")
     @on(Button.Pressed, "#race-add")
     def _submit(self, event: Input.Submitted | Button.Pressed) -> None:
         """Send the new contender to the worker; what it refuses shows inline."""
@@ -427,10 +489,22 @@ class RaceScreen(Screen[None]):
                 entry["hyper"] = parse_hyper(hyper_text)
             except RaceFileError as err:
                 return {}, str(err)
+        batch = self.query_one("#race-batch", Input).value.strip()
+        if batch and self.info is not None and self.info.is_model:
+            entry["batch_size"] = batch  # "full" or a whole number, checked by the worker
         label = self.query_one("#race-label", Input).value.strip()
         if label:
             entry["label"] = label
         return entry, ""
+
+
+def _tolerance_problem(text: str) -> str:
+    """Why ``text`` is not a tolerance ("" when it is)."""
+    try:
+        check_tolerance(text)
+    except SettingError as err:
+        return str(err)
+    return ""
 
 
 def _lr_problem(text: str) -> str:

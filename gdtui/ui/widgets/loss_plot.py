@@ -8,7 +8,10 @@ renderer keeps x-limits at powers of two, and this widget keeps the y-limits "st
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from textual.events import Click
+from textual.message import Message
 from textual.reactive import reactive
 
 from gdtui.ui.widgets import loss_render
@@ -36,7 +39,16 @@ __all__ = [
 
 
 class LossPlot(LineCanvas):
-    """Live loss curves, repainting only the rows that change between updates."""
+    """Live loss curves, repainting only the rows that change between updates.
+
+    A click on the plot area posts :class:`LossPlot.StepClicked` with the step under it.
+    """
+
+    @dataclass
+    class StepClicked(Message):
+        """The user clicked the loss curve at ``step`` (the step under the clicked column)."""
+
+        step: int
 
     log_scale = reactive(False)
     """Plot ``log10(loss − L*)`` (L* = the ``log_offset`` given to :meth:`show_series`, else 0)
@@ -101,3 +113,29 @@ class LossPlot(LineCanvas):
             prepared, width, height, self.log_scale, self._log_offset, self._title, self._ylim
         )
         return self.set_ansi_lines(text.split("\n"))
+
+    def step_at(self, x: int) -> int | None:
+        """The step under column ``x`` of the drawn plot (None off the plot area).
+
+        The plot area lies inside plotext's frame (``┌`` … ``┐`` on its top row); x runs over
+        it from 0 to the x-limit the renderer chose. plotext puts a value in the half-cell
+        ``floor(0.5 + (2·cols − 1)·x/xmax)``, so the middle of cell ``c`` is the step
+        ``(2c + 0.5)/(2·cols − 1)·xmax``.
+        """
+        top = next((line for line in self.plain_lines if "┌" in line and "┐" in line), None)
+        if top is None:
+            return None
+        left, right = top.index("┌") + 1, top.rindex("┐") - 1
+        if not left <= x <= right:
+            return None
+        width = self.size.width
+        xmax = loss_render._xmax(prepare(self._series, width, self.log_scale, self._log_offset))
+        cols = right - left + 1
+        return round((2 * (x - left) + 0.5) / (2 * cols - 1) * xmax)
+
+    def on_click(self, event: Click) -> None:
+        """A click on the plot area picks the step under it."""
+        offset = event.get_content_offset(self)
+        step = None if offset is None else self.step_at(offset.x)
+        if step is not None:
+            self.post_message(self.StepClicked(step))

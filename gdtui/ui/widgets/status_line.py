@@ -23,8 +23,13 @@ class StatusLine(RichCanvas):
     StatusLine { height: 1; background: $panel; padding: 0 1; }
     """
 
-    def show(self, info: RunInfo | None, snapshot: Snapshot | None) -> None:
+    def show(
+        self, info: RunInfo | None, snapshot: Snapshot | None, *, rewound_of: int | None = None
+    ) -> None:
         """Draw the run's state in the width there is.
+
+        ``rewound_of``: the snapshot shows an earlier step of a run now at this step (the run is
+        paused; esc goes back to its live end).
 
         Whole parts are dropped, least telling first, rather than cutting a number; a stopped
         run's reason comes first. What changes every update comes last, since a terminal update
@@ -57,14 +62,18 @@ class StatusLine(RichCanvas):
                 ),
             )
         )
-        if snapshot.status == "running":
+        if rewound_of is not None:
+            where = f"step {snapshot.step} of {rewound_of} (rewound; esc: live end)"
+            parts.append((1, Text(where, style="bold yellow")))
+        elif snapshot.status == "running":
             if snapshot.playing:
                 parts.append(
                     (3, Text.assemble(("▶ running ", "bold green"), rate(snapshot.steps_per_s)))
                 )
             else:
                 parts.append((1, Text("❚❚ paused", style="bold")))
-        parts.append((1, Text(f"step {snapshot.step}{budget}", style="bold")))
+        if rewound_of is None:
+            parts.append((1, Text(f"step {snapshot.step}{budget}", style="bold")))
         model = info.model
         if model is not None:
             parts.append((1, Text(f"epoch {snapshot.epoch}", style="bold")))
