@@ -803,7 +803,7 @@ def run_race(args: argparse.Namespace, scenario: Any, record_path: Path | None) 
             f"time       {elapsed:.3f} s ({steps} steps in all)",
             *race_table([row.to_dict() for row in race.table()], race.criterion),
         ]
-        print("\n".join(lines), file=out)
+        print(_lines_shown(lines), file=out)  # the name and the labels come from the file
     return EXIT_OK
 
 

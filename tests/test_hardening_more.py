@@ -640,6 +640,18 @@ def test_cli_summaries_show_a_scenario_name_visibly(
     assert "\x1b" not in out and "\x07" not in out
 
 
+def test_race_summary_shows_names_and_labels_visibly(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source = (ROOT / "scenarios" / "momentum-vs-plain.toml").read_text(encoding="utf-8")
+    path = tmp_path / f"r{PWNED}.toml"
+    path.write_text(source.replace('label = "plain lr=0.02"', 'label = "plain\\u001b]0;x\\u0007"'))
+    code, out, err = gdtui(capsys, "run", str(path), "--steps", "3", "--format", "summary")
+    assert (code, err) == (0, "")
+    assert f"scenario   r{PWNED_SHOWN}" in out and "plain\\x1b]0;x\\x07" in out
+    assert "\x1b" not in out and "\x07" not in out
+
+
 async def test_sweep_screen_title_shows_a_scenario_name_visibly(tmp_path: Path) -> None:
     from gdtui.ui.screens.sweep import SweepScreen
 
