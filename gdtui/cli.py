@@ -42,6 +42,7 @@ LISTS = ("problems", "optimizers", "scenarios", "datasets", "models", "losses", 
 MESSAGE_LIMIT = 1000
 """Longest error line printed; any value a message repeats is cut well before this."""
 VALUE_LIMIT = 60
+LINE_LIMIT = 100_000  # a summary line: escapes made visible, no real line cut
 """Most characters of a user's value repeated in a message."""
 RECORD_FLUSH_S = 0.5
 """``--record``: the file is flushed at least this often (and at the end, and on a signal)."""
@@ -61,6 +62,12 @@ class Stopped(Exception):
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
+
+
+def _lines_shown(lines: Sequence[str]) -> str:
+    """Summary lines for a terminal: a scenario's name or title from a file holds no live
+    escape (``ESC ] 0 ;`` would retitle the terminal); each line keeps to one line."""
+    return "\n".join(visible(line, LINE_LIMIT) for line in lines)
 
 
 def _shown(text: object) -> str:
@@ -521,6 +528,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # SIGHUP (a dropped SSH session) and SIGINT stop the loop between steps, so the JSON array
     # is closed and every completed step is written.
     held = None
+    fault: Exception | None = None
     stop = _SignalFlag()
     try:
         with stop:
@@ -531,17 +539,25 @@ def cmd_run(args: argparse.Namespace) -> int:
                     writer.write(held.to_dict(names))
                 held = record
             if held is not None and streaming:
-                writer.write(held.to_dict(names))
+                last, held = held, None
+                writer.write(last.to_dict(names))
+    except Exception as err:
+        # A fault inside a step (CUDA out of memory): every completed step is still written,
+        # then main() says what happened in one line (exit 1).
+        fault = err
+        if held is not None and streaming and not isinstance(err, OSError):
+            writer.write(held.to_dict(names))
+        raise
     finally:
         writer.close()
         if recorder is not None:
-            recorder.close(stop.signum)
+            recorder.close(stop.signum, error=fault)
     if stop.signum is not None:
         raise KeyboardInterrupt if stop.signum == signal.SIGINT else Stopped(stop.signum)
     elapsed = time.perf_counter() - start
     if run.step_count == 0 and run.reason and fmt not in ("table", "summary"):
         # No record to carry the reason (the loss was not finite at the start point).
-        print(f"gdtui: {run.status}: {run.reason}", file=sys.stderr)
+        print(f"gdtui: {run.status}: {visible(run.reason, MESSAGE_LIMIT)}", file=sys.stderr)
     if fmt in ("table", "summary"):
         last = run.last_record
         rate = run.step_count / elapsed if elapsed > 0 else float("inf")
@@ -567,7 +583,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             lines.append(f"epochs     {run.epoch} ({run.steps_per_epoch} steps each)")
             lines.append(_evaluation_text(run.evaluate()))
         lines.append(f"time       {elapsed:.3f} s ({rate:,.0f} steps/s)")
-        print("\n".join(lines), file=out)
+        print(_lines_shown(lines), file=out)
     return EXIT_OK
 
 
@@ -701,8 +717,9 @@ class RunRecorder:
                 f"cannot write {_shown(self.path)}: {err.strerror or err}", EXIT_INTERNAL_ERROR
             ) from None
 
-    def close(self, signum: int | None = None) -> None:
-        """Write the end line (the run's status, or the signal that stopped it) and close."""
+    def close(self, signum: int | None = None, error: BaseException | None = None) -> None:
+        """Write the end line (the run's status, or the signal or the fault that stopped it)
+        and close."""
         end = {
             "end": True,
             "steps": self.count,
@@ -710,6 +727,8 @@ class RunRecorder:
             "reason": self.run.reason,
             "signal": None if signum is None else signal.Signals(signum).name,
         }
+        if error is not None:
+            end["error"] = type(error).__name__
         try:
             self._write(json.dumps(end, allow_nan=False) + "\n")
             self.flush()
@@ -784,7 +803,7 @@ def run_race(args: argparse.Namespace, scenario: Any, record_path: Path | None) 
             f"time       {elapsed:.3f} s ({steps} steps in all)",
             *race_table([row.to_dict() for row in race.table()], race.criterion),
         ]
-        print("\n".join(lines), file=out)
+        print(_lines_shown(lines), file=out)  # the name and the labels come from the file
     return EXIT_OK
 
 
@@ -912,7 +931,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"bound      {_number_text(result.bound)} ({result.bound_formula})",
         f"suggested  {_number_text(result.suggested)} ({result.rule})",
     ]
-    print("\n".join(lines))
+    print(_lines_shown(lines))
     return EXIT_OK
 
 
@@ -1091,7 +1110,8 @@ def cmd_launch(args: argparse.Namespace) -> int:
         raise UsageError(app.startup_error)
     if app.internal_error:
         print(
-            f"gdtui: internal error: {app.internal_error} (traceback written to {log})",
+            f"gdtui: internal error: {visible(app.internal_error, MESSAGE_LIMIT)} "
+            f"(traceback written to {visible(log, 300)})",
             file=sys.stderr,
         )
         return EXIT_INTERNAL_ERROR
@@ -1117,23 +1137,27 @@ def _log_path(args: argparse.Namespace) -> Path | None:
 
 
 def _report_internal_error(err: BaseException, log: Path | None) -> int:
-    """Write the traceback of a bug to the log (a temp file without ``--log``); one line names it."""
+    """Write the traceback of a bug to the log (a temp file without ``--log``); one line names it.
+
+    A device fault (CUDA out of memory, a device-side assert) is not called a bug: the line
+    names the fault and the way out (:func:`gdtui.faults.device_fault`). Either way exit 1.
+    """
+    from gdtui.faults import device_fault
+
     text = "".join(traceback.format_exception(err))
     path = log or _default_log()
+    fault = device_fault(err)
+    kind = "device fault" if fault else "internal error"
+    what = f"error: {fault}" if fault else f"internal error: {type(err).__name__}: {visible(err)}"
     try:
         with path.open("a", encoding="utf-8") as file:
-            file.write(f"gdtui {time.strftime('%Y-%m-%d %H:%M:%S')}: internal error\n{text}\n")
+            file.write(f"gdtui {time.strftime('%Y-%m-%d %H:%M:%S')}: {kind}\n{text}\n")
     except OSError as io_err:
-        print(
-            f"gdtui: internal error: {type(err).__name__}: {err} "
-            f"(the traceback could not be written to {path}: {io_err.strerror or io_err})",
-            file=sys.stderr,
-        )
-        return EXIT_INTERNAL_ERROR
-    print(
-        f"gdtui: internal error: {type(err).__name__}: {err} (traceback written to {path})",
-        file=sys.stderr,
-    )
+        reason = visible(io_err.strerror or io_err)
+        where = f"the traceback could not be written to {visible(path, 300)}: {reason}"
+    else:
+        where = f"traceback written to {visible(path, 300)}"
+    _say(f"{what} ({where})")
     return EXIT_INTERNAL_ERROR
 
 

@@ -41,7 +41,9 @@ __all__ = [
 MAX_SCENARIO_BYTES = 4 * 1024 * 1024
 """Largest scenario file read (4 MiB; a real one is under 2 KB)."""
 MAX_DATA_BYTES = 64 * 1024 * 1024
-"""A suggested cap for CSV data and record files (64 MiB)."""
+"""Largest CSV data file read (64 MiB: about 3 million rows of a few numeric columns, more than a
+terminal explorer trains on interactively). Record files are read as a stream, poll by poll,
+through :func:`open_input_file`, and have no cap."""
 
 EXIT_CLOSED_PIPE = 0
 """Exit code when the reader of our output went away (``| head``): not an error, like ``cat``."""

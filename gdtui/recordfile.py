@@ -32,12 +32,16 @@ from typing import Any
 
 import numpy as np
 
+from gdtui.files import MAX_DATA_BYTES, FileInputError, open_input_file
+from gdtui.safetext import visible
 from gdtui.summaries import SUMMARY_FIELDS
 
 FORMAT = "gdtui-watch"
 VERSION = 1
 FIELDS = SUMMARY_FIELDS
 ATTACH_FORMATS = ("summary", "table", "json")
+READ_BYTES = MAX_DATA_BYTES
+"""Most bytes one :meth:`RecordFile.poll` reads (64 MiB); a longer line is refused."""
 _RANK_NAME = re.compile(r"^(?P<stem>.+)\.rank(?P<rank>\d+)(?P<suffix>\.[^.]*)?$")
 
 
@@ -110,9 +114,12 @@ class RecordFile:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        self._where = visible(str(self.path), 120)
         self.header: dict[str, Any] | None = None
         self.end: dict[str, Any] | None = None
         self.offset = 0
+        self.behind = False
+        """True when the last poll stopped at :data:`READ_BYTES` with more of the file unread."""
         self.generation = 0
         self._identity: tuple[int, int] | None = None
         self._reset_columns()
@@ -125,30 +132,42 @@ class RecordFile:
         A last line without its newline is left for the next poll. A file that shrank or was
         replaced (a new run on the same path) is read again from the start and ``generation``
         goes up by one. Raises :class:`RecordFileError` for anything that is not record data.
+        At most :data:`READ_BYTES` are read per poll, so memory stays bounded however large the
+        file; ``behind`` then says that more is there (:func:`read_records` polls until not).
         """
+        # Opened through gdtui.files: a FIFO, a device, a folder or a symlink loop is refused in
+        # one line at once (never a blocking open, never a read of /dev/zero).
         try:
-            stat = os.stat(self.path)
-        except OSError as error:
-            raise RecordFileError(f"{self.path}: cannot read ({error.strerror})") from None
-        identity = (stat.st_dev, stat.st_ino)
-        if self._identity is not None and (
-            identity != self._identity or stat.st_size < self.offset
-        ):
-            self.header, self.end, self.offset = None, None, 0
-            self.generation += 1
-            self._reset_columns()
-        self._identity = identity
-        if stat.st_size <= self.offset or self.end is not None:
-            return 0
-        try:
-            with open(self.path, "rb") as file:
+            file = open_input_file(self.path, what="record")
+        except FileInputError as error:
+            raise RecordFileError(str(error)) from None
+        with file:
+            stat = os.fstat(file.fileno())
+            identity = (stat.st_dev, stat.st_ino)
+            if self._identity is not None and (
+                identity != self._identity or stat.st_size < self.offset
+            ):
+                self.header, self.end, self.offset = None, None, 0
+                self.generation += 1
+                self._reset_columns()
+            self._identity = identity
+            self.behind = False
+            if stat.st_size <= self.offset or self.end is not None:
+                return 0
+            want = min(stat.st_size - self.offset, READ_BYTES)
+            try:
                 file.seek(self.offset)
-                data = file.read(stat.st_size - self.offset)
-        except OSError as error:
-            raise RecordFileError(f"{self.path}: cannot read ({error.strerror})") from None
+                data = file.read(want)
+            except OSError as error:
+                raise RecordFileError(f"{self._where}: cannot read ({error.strerror})") from None
+            self.behind = self.offset + len(data) < stat.st_size
         if self.header is None and data.lstrip()[:1] not in (b"", b"{"):
-            raise RecordFileError(f"{self.path}: not a gdtui record file (no JSON header line)")
+            raise RecordFileError(f"{self._where}: not a gdtui record file (no JSON header line)")
         complete = data.rfind(b"\n") + 1
+        if not complete and self.behind:
+            raise RecordFileError(
+                f"{self._where}: line {self._lines + 1} is longer than {READ_BYTES // 2**20} MiB"
+            )
         before = self.count
         lineno = self._lines
         for raw in data[:complete].split(b"\n")[:-1]:
@@ -164,14 +183,14 @@ class RecordFile:
         return new
 
     def _read_line(self, raw: bytes, lineno: int) -> None:
-        where = f"{self.path}: line {lineno}"
+        where = f"{self._where}: line {lineno}"
         if not raw.strip():
             return
         try:
             obj = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError):
             if self.header is None:
-                raise RecordFileError(f"{self.path}: not a gdtui record file") from None
+                raise RecordFileError(f"{self._where}: not a gdtui record file") from None
             raise RecordFileError(f"{where} is not JSON") from None
         if self.header is None:
             self._read_header(obj)
@@ -184,21 +203,23 @@ class RecordFile:
         try:
             self._append_step(obj)
         except (TypeError, ValueError, KeyError, ArithmeticError) as error:
-            raise RecordFileError(f"{where} is not a step line ({error})") from None
+            raise RecordFileError(f"{where} is not a step line ({visible(error, 100)})") from None
 
     def _read_header(self, obj: Any) -> None:
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise RecordFileError(f"{self.path}: not a gdtui record file (no '{FORMAT}' header)")
+            raise RecordFileError(f"{self._where}: not a gdtui record file (no '{FORMAT}' header)")
         version = obj.get("version")
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise RecordFileError(f"{self.path}: record file with an invalid version {version!r}")
+            raise RecordFileError(
+                f"{self._where}: record file with an invalid version {visible(repr(version), 40)}"
+            )
         if version > VERSION:
             raise RecordFileError(
-                f"{self.path}: record format version {version} is newer than this gdtui reads "
+                f"{self._where}: record format version {version} is newer than this gdtui reads "
                 f"({VERSION}); upgrade gdtui"
             )
         params = obj.get("params")
-        bad = f"{self.path}: record file header has no valid 'params' list"
+        bad = f"{self._where}: record file header has no valid 'params' list"
         if not isinstance(params, list) or not params:
             raise RecordFileError(bad)
         names, shapes = [], []
@@ -212,12 +233,16 @@ class RecordFile:
                 raise RecordFileError(bad)
             names.append(entry["name"])
             shapes.append(tuple(shape))
-        if len(set(names)) != len(names):
-            raise RecordFileError(f"{self.path}: record file header repeats a parameter name")
+        # The names as shown (controls made visible: a name from the file must not drive the
+        # terminal); step lines are matched on the names as written.
+        shown = [visible(name, 4 * len(name) + 1) for name in names]
+        if len(set(names)) != len(names) or len(set(shown)) != len(shown):
+            raise RecordFileError(f"{self._where}: record file header repeats a parameter name")
         self.header = obj
-        self.names = tuple(names)
+        self.names = tuple(shown)
         self.shapes = tuple(shapes)
-        self._index = {name: i for i, name in enumerate(names)}
+        self._index = {name: i for i, name in enumerate(shown)}
+        self._written = {name: i for i, name in enumerate(names)}
         self._reset_columns()
 
     def _reset_columns(self) -> None:
@@ -260,7 +285,7 @@ class RecordFile:
     def _append_step(self, obj: dict[str, Any]) -> None:
         step = obj["step"]
         if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-            raise ValueError(f"bad step {step!r}")
+            raise ValueError(f"bad step {visible(repr(step), 40)}")
         if self.count and step <= self._step[self.count - 1]:
             raise ValueError(f"step {step} after step {self._step[self.count - 1]}")
         stamp = _number(obj.get("time"))
@@ -272,15 +297,15 @@ class RecordFile:
         params = obj.get("params", {})
         if not isinstance(scalars, dict) or not isinstance(params, dict):
             raise TypeError("'scalars' or 'params' is not an object")
-        scalar_values = {str(k): _number(v) for k, v in scalars.items()}
+        scalar_values = {visible(k, 4 * len(k) + 1): _number(v) for k, v in scalars.items()}
         rows = np.full((len(self.names), len(FIELDS)), math.nan)
         present = np.zeros(len(self.names), dtype=bool)
         for name, summary in params.items():
-            i = self._index.get(name)
+            i = self._written.get(name)
             if i is None or summary is None:
                 continue
             if not isinstance(summary, dict):
-                raise TypeError(f"parameter {name!r} is not an object")
+                raise TypeError(f"parameter {visible(repr(name), 60)} is not an object")
             present[i] = True
             for j, field in enumerate(FIELDS):
                 rows[i, j] = _number(summary.get(field))
@@ -399,8 +424,10 @@ def read_records(path: str | os.PathLike) -> RecordFile:
     """Read a whole record file (a torn last line is skipped); :class:`RecordFileError` if not one."""
     record = RecordFile(path)
     record.poll()
+    while record.behind:
+        record.poll()
     if record.header is None:
-        raise RecordFileError(f"{record.path}: not a gdtui record file (no header line)")
+        raise RecordFileError(f"{record._where}: not a gdtui record file (no header line)")
     return record
 
 
@@ -412,6 +439,8 @@ def follow(path: str | os.PathLike) -> RecordFile:
     """
     record = RecordFile(path)
     record.poll()
+    while record.behind:
+        record.poll()
     return record
 
 
@@ -420,7 +449,9 @@ def rank_file(path: str | os.PathLike, rank: int) -> Path:
     ranks = sibling_ranks(path)
     if rank not in ranks:
         known = ", ".join(map(str, ranks)) or "none"
-        raise RecordFileError(f"{path}: no record file for rank {rank} (ranks found: {known})")
+        raise RecordFileError(
+            f"{visible(str(path), 120)}: no record file for rank {rank} (ranks found: {known})"
+        )
     return ranks[rank]
 
 
@@ -482,6 +513,12 @@ def _table(record: RecordFile) -> list[str]:
     return lines
 
 
+def _shown_lines(lines: list[str]) -> str:
+    """Text for a terminal: names from the file (parameters, optimizer, scalars, the end
+    reason) may hold ``ESC ] 0 ;`` or a newline; each line shows them as visible escapes."""
+    return "".join(visible(line, 100_000) + "\n" for line in lines)
+
+
 def format_attach(record: RecordFile | str | os.PathLike, fmt: str) -> str:
     """A record file as text for ``gdtui attach FILE --format summary|table|json``.
 
@@ -497,11 +534,11 @@ def format_attach(record: RecordFile | str | os.PathLike, fmt: str) -> str:
         document = {"header": header, "steps": list(record.iter_steps()), "end": record.end}
         return json.dumps(_jsonable(document), allow_nan=False)
     if fmt == "table":
-        return "\n".join(_table(record)) + "\n"
+        return _shown_lines(_table(record))
     last_step = int(record.step[-1]) if record.count else 0
     rate = record.steps_per_second()
     lines = [
-        f"{record.path}: {header.get('optimizer', '?')} on {header.get('device', '?')}, "
+        f"{record._where}: {header.get('optimizer', '?')} on {header.get('device', '?')}, "
         f"rank {header.get('rank', 0)}, {len(record.names)} parameter tensors",
         f"steps     {record.count} recorded, last optimizer step {last_step}; {_status(record)}",
         f"steps/s   {_fmt(rate, 0).strip()}",
@@ -522,4 +559,4 @@ def format_attach(record: RecordFile | str | os.PathLike, fmt: str) -> str:
             f"  {name:<{width}}"
             + "".join(" " + _fmt(last[k]) for k in ("ratio", "grad_norm", "cos", "eff_lr_median"))
         )
-    return "\n".join(lines) + "\n"
+    return _shown_lines(lines)

@@ -9,6 +9,7 @@ rescaled, so a loss stays in the target's units), the feature names and the task
 from __future__ import annotations
 
 import csv
+import io
 import math
 import numbers
 from collections.abc import Mapping
@@ -18,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from gdtui.files import MAX_DATA_BYTES, FileInputError, read_text_file
+from gdtui.safetext import visible
 from gdtui.suggest import closest
 
 REGRESSION = "regression"
@@ -213,21 +216,39 @@ def _number_or_none(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _cell(text: str) -> str:
+    """A name or cell of the user's file in a message: controls visible, cut."""
+    return visible(text, 60)
+
+
+def _name(text: str) -> str:
+    """A column name or class label the data set carries (shown in the app): controls visible."""
+    return visible(text, max(1, 4 * len(text)))
+
+
 def read_csv(path: Path, target: str, task: str):
     """Parse a CSV with a header row: the target column and every other numeric column.
 
     A column where no cell is a number is not a feature (a name, an id); any other column must
     be numbers throughout. For classification the target may be labels (numbers or words); they
     become classes 0 … k-1 in sorted order. Errors name the file, line and column.
+
+    The file is read through :func:`gdtui.files.read_text_file`: a FIFO, a device, a folder, a
+    symlink loop, a file over :data:`~gdtui.files.MAX_DATA_BYTES` or bytes that are not UTF-8
+    are refused in one line without blocking; a byte-order mark is accepted. Column names and
+    class labels keep their text but control characters are made visible (``\\x1b``) in the
+    names the data set carries, so a header cannot drive the terminal where it is shown.
     """
-    where = str(path)
-    if not path.is_file():
-        raise DataError(f"{where}: no such file")
+    where = visible(str(path), 120)
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as err:
-        raise DataError(f"{where}: cannot read: {err}") from None
+        text = read_text_file(path, what="CSV", max_bytes=MAX_DATA_BYTES)
+    except FileInputError as err:
+        raise DataError(str(err)) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as err:  # a cell over csv's field size limit, a stray quote mode error
+        raise DataError(f"{where}, line {reader.line_num}: not valid CSV: {visible(err)}") from None
     numbered = [(i + 1, r) for i, r in enumerate(rows) if any(cell.strip() for cell in r)]
     if not numbered:
         raise DataError(f"{where}: the file is empty (a header row and data rows are needed)")
@@ -235,8 +256,8 @@ def read_csv(path: Path, target: str, task: str):
     header = [h.strip() for h in header]
     if target not in header:
         raise DataError(
-            f"{where}, line {header_line}: no column '{target}'{closest(target, header)}; "
-            f"columns: {', '.join(header)}"
+            f"{where}, line {header_line}: no column '{_cell(target)}'"
+            f"{visible(closest(target, header), 100)}; columns: {visible(', '.join(header), 200)}"
         )
     data = numbered[1:]
     for line, row in data:
@@ -252,32 +273,32 @@ def read_csv(path: Path, target: str, task: str):
         c for c in range(len(header)) if c != t and any(v is not None for v in parsed[c])
     ]
     if not feature_cols:
-        raise DataError(f"{where}: no numeric column besides the target '{target}'")
+        raise DataError(f"{where}: no numeric column besides the target '{_cell(target)}'")
     for c in feature_cols + ([t] if task == REGRESSION else []):
         for (line, row), value in zip(data, parsed[c], strict=True):
             if value is None:
                 raise DataError(
-                    f"{where}, line {line}, column '{header[c]}': "
-                    f"'{row[c].strip()}' is not a number"
+                    f"{where}, line {line}, column '{_cell(header[c])}': "
+                    f"'{_cell(row[c].strip())}' is not a number"
                 )
     x = np.array([parsed[c] for c in feature_cols], dtype=np.float64).T
-    features = tuple(header[c] for c in feature_cols)
+    features = tuple(_name(header[c]) for c in feature_cols)
     if task == REGRESSION:
         return x, np.array(parsed[t], dtype=np.float64), features, ()
     labels = [row[t].strip() for _, row in data]
     for line, label in zip((line for line, _ in data), labels, strict=True):
         if not label:
-            raise DataError(f"{where}, line {line}, column '{target}': empty class label")
+            raise DataError(f"{where}, line {line}, column '{_cell(target)}': empty class label")
     numeric = all(v is not None for v in parsed[t])
     keys = sorted(set(labels), key=(lambda s: float(s)) if numeric else str)
     if len(keys) < 2:
         raise DataError(
-            f"{where}, column '{target}': only one class ('{keys[0]}'); "
+            f"{where}, column '{_cell(target)}': only one class ('{_cell(keys[0])}'); "
             "classification needs at least 2"
         )
     index = {k: i for i, k in enumerate(keys)}
     y = np.array([index[label] for label in labels], dtype=np.int64)
-    return x, y, features, tuple(keys)
+    return x, y, features, tuple(_name(k) for k in keys)
 
 
 # -- the entry point -------------------------------------------------------------------------------
@@ -338,7 +359,7 @@ def load_data(
         if not file.is_absolute() and base_dir is not None:
             file = Path(base_dir) / file
         x, y, features, classes = read_csv(file, target.strip(), task)
-        label, target_name = file.name, target.strip()
+        label, target_name = _name(file.name), _name(target.strip())
     else:
         if not isinstance(name, str):
             raise DataError(f"[data] name must be a string, got {name!r}")

@@ -9,9 +9,11 @@ the one-line notices and the log.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -55,6 +57,9 @@ partial_update.install()  # before any app draws; on_mount says so if it is off
 
 NOTICE_LIMIT = 400
 """Most characters of a one-line notice (``notify_line``); longer ones are cut."""
+STUCK_EXIT_S = 10.0
+"""After the app has closed, how long the descent thread may take to stop before the process
+ends without it (a thread stuck in a blocking call would otherwise keep it alive forever)."""
 
 
 class GdtuiCommands(Provider):
@@ -210,6 +215,8 @@ class GdtuiApp(App[int]):
         )
         if deterministic:
             self.animation_level = "none"
+        self._descent_busy = False
+        """True while the descent thread runs (the exit watchdog waits for it to clear)."""
         self.recorder = StepRecorder(record) if record is not None else None
         """Writes every step to the ``--record`` file (None: not recording)."""
         if record is not None and record.on_error is None:
@@ -286,10 +293,13 @@ class GdtuiApp(App[int]):
     def run_descent(self) -> None:
         """The descent thread: the only place torch runs."""
         worker = get_current_worker()
+        self._descent_busy = True
         try:
             self.loop.run(lambda: worker.is_cancelled)
         except Exception as err:  # the loop catches what it can; this is a bug in the loop
             self.loop.report_bug(err, "the descent thread stopped", fatal=True)
+        finally:
+            self._descent_busy = False
 
     def _from_worker(self, message: Message) -> None:
         """Deliver a message from the worker (thread-safe) to the main screen.
@@ -309,6 +319,31 @@ class GdtuiApp(App[int]):
         self.loop.send(Quit())
         if self.recorder is not None:
             self.recorder.close()
+        if self._descent_busy and not self.is_headless:
+            self._exit_if_stuck()
+
+    def _exit_if_stuck(self) -> None:
+        """End the process if the descent thread has not stopped :data:`STUCK_EXIT_S` seconds
+        after the app closed (the terminal is restored by then).
+
+        asyncio waits for every executor thread when the app ends: one blocked in a system call
+        (a FIFO opened for reading, a hung device or network file system) made q, ctrl+q and
+        Ctrl+C hang forever. Quitting must always work; the log says what happened.
+        """
+
+        def watch() -> None:
+            deadline = time.monotonic() + STUCK_EXIT_S
+            while time.monotonic() < deadline:
+                if not self._descent_busy:
+                    return
+                time.sleep(0.05)
+            line = "the descent thread is stuck in a blocking call; exiting without it"
+            self.log_note(line, error=True)
+            with contextlib.suppress(OSError):
+                os.write(2, f"gdtui: {line}\n".encode())
+            os._exit(self.return_code if self.return_code is not None else 0)
+
+        threading.Thread(target=watch, name="gdtui-exit-watch", daemon=True).start()
 
     def on_engine_ready(self, message: EngineReady) -> None:
         """torch has loaded: remember what can be chosen (the command palette lists it)."""
@@ -478,7 +513,7 @@ def launch_attach(path: str | os.PathLike, rank: int | None = None) -> int:
         target = recordfile.rank_file(path, rank) if rank is not None else Path(path)
         recordfile.follow(target)
     except recordfile.RecordFileError as err:
-        print(f"gdtui: {err}", file=sys.stderr)
+        print(f"gdtui: error: {visible(err, NOTICE_LIMIT)}", file=sys.stderr)
         return 2
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         print(

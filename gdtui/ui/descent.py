@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from gdtui.faults import device_fault
 from gdtui.ui import commands as cmd
 from gdtui.ui.commands import Command
 from gdtui.ui.messages import (
@@ -190,8 +191,9 @@ class DescentLoop:
             if self.playing:
                 try:
                     self._step_batch()
-                except Exception as err:  # e.g. an op torch refuses mid-run
+                except Exception as err:  # e.g. an op torch refuses mid-run, CUDA out of memory
                     self.report_bug(err, "the step failed")
+                    self._show_paused()
             if self.playing and time.perf_counter() - self._last_publish >= PUBLISH_INTERVAL:
                 self.publish()
 
@@ -312,7 +314,16 @@ class DescentLoop:
         """
         self.playing = False
         trace = "".join(traceback.format_exception(err))
-        self.post(InternalError(f"{what}: {one_line(err)}", trace, fatal))
+        # Out of memory or a device error: name the fault and the way out, not "a bug".
+        summary = device_fault(err) or f"{what}: {one_line(err)}"
+        self.post(InternalError(summary, trace, fatal))
+
+    def _show_paused(self) -> None:
+        """After a fault while playing: the screen shows the run paused at its last step."""
+        try:
+            self.publish()
+        except Exception as err:  # the device cannot even be read: said once more, run kept
+            self.report_bug(err, "showing the run failed")
 
     def _pause(self) -> None:
         self.playing = False

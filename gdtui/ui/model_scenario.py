@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gdtui.engine import ModelRun, build_model_run, get_spec
+from gdtui.files import read_text_file
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ class ModelScenario:
     def from_file(cls, path: str | Path, name: str | None = None) -> ModelScenario:
         """Read the tables of a scenario file with ``[data]`` (values checked when built)."""
         path = Path(path)
-        tables = tomllib.loads(path.read_text(encoding="utf-8"))
+        # Through gdtui.files: a FIFO named *.toml must not block the descent thread forever.
+        tables = tomllib.loads(read_text_file(path, what="scenario"))
         optimizer = dict(tables.get("optimizer", {}))
         run = dict(tables.get("run", {}))
         return cls(

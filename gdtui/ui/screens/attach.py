@@ -33,6 +33,7 @@ from textual.worker import get_current_worker
 
 from gdtui import recordfile
 from gdtui.recordfile import RecordFile, RecordFileError
+from gdtui.safetext import visible
 from gdtui.ui.messages import Followed, RecordProblem, RecordRead
 from gdtui.ui.widgets.attach_status import AttachState, AttachStatus
 from gdtui.ui.widgets.layer_panel import LayerPanel, LayerRows
@@ -281,11 +282,11 @@ class AttachScreen(Screen[None]):
         header = (followed.header if followed else None) or {}
         ranks = followed.ranks if followed else ()
         state = AttachState(
-            file=self.path.name,
+            file=visible(self.path.name, 100),
             rank=int(header.get("rank", 0) or 0),
             ranks=len(ranks),
-            optimizer=str(header.get("optimizer", "")),
-            device=str(header.get("device", "")),
+            optimizer=visible(header.get("optimizer", ""), 60),  # text from the file
+            device=visible(header.get("device", ""), 60),
             problem=self.problem,
             waiting=followed is not None and followed.header is None,
         )
@@ -336,7 +337,7 @@ class AttachScreen(Screen[None]):
             width = plot.plot_columns()
             plot.show_series([bucket_series("loss", followed.step, followed.loss, width, "cyan+")])
         if followed is not None and followed.header is not None:
-            _set_title(plot, "border_subtitle", str(followed.header.get("optimizer", "")))
+            _set_title(plot, "border_subtitle", visible(followed.header.get("optimizer", ""), 60))
 
     def _show_layers(self) -> None:
         panel = self.query_one(LayerPanel)

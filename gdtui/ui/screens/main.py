@@ -20,6 +20,7 @@ from textual.events import Resize
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from gdtui.safetext import visible
 from gdtui.ui.commands import (
     ComputeLandscape,
     Configure,
@@ -262,21 +263,24 @@ class MainScreen(Screen[None]):
         self._send_sizes()
 
     def _show_run_titles(self, info: RunInfo) -> None:
-        # User text (formulas, file names) goes in as Text: "[a=1]" is not markup.
+        # User text (formulas, file names) goes in as Text: "[a=1]" is not markup; and through
+        # visible(): a newline in a formula or ESC in a name must not reach the terminal.
         self._model_titles = None
-        self._loss().border_subtitle = Text(f"{info.problem} · {info.optimizer}")
+        self._loss().border_subtitle = Text(visible(f"{info.problem} · {info.optimizer}"))
         if info.model is not None:
             self._show_model_titles(info)
             return
         two_d = len(info.param_names) in (1, 2)
         title = f"landscape · {info.expression}" if two_d else "landscape"
-        self._landscape().border_title = Text(title)
+        self._landscape().border_title = Text(visible(title))
 
     def _show_model_titles(self, info: RunInfo) -> None:
         model = info.model
         assert model is not None
         batch = "full batch" if model.batch_size is None else f"batch {model.batch_size}"
-        subtitle = f"{model.dataset} · {model.kind} · {model.loss_fn} · {batch} · {info.optimizer}"
+        subtitle = visible(
+            f"{model.dataset} · {model.kind} · {model.loss_fn} · {batch} · {info.optimizer}"
+        )
         view = self.model_view
         kind = view.kind if view is not None else None
         if kind == "regions":

@@ -27,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
+from gdtui.safetext import visible
 from gdtui.settings import SettingError, check_tolerance, parse_lr
 from gdtui.ui import commands as cmd
 from gdtui.ui.messages import Notice, Surface
@@ -220,9 +221,10 @@ class RaceScreen(Screen[None]):
             select.set_options([(name, name) for name in info.optimizers])
             if "adam" in info.optimizers:
                 select.value = "adam"
-        self.query_one(RacePlot).border_subtitle = Text(f"{info.problem} · {info.title}")
+        # The title and formula come from the file: controls made visible (safetext).
+        self.query_one(RacePlot).border_subtitle = Text(visible(f"{info.problem} · {info.title}"))
         paths = self.query_one(RacePaths)
-        paths.border_subtitle = Text(info.expression)
+        paths.border_subtitle = Text(visible(info.expression))
         paths.display = not info.is_model  # a model has no landscape: the curves take the row
         for widget in self.query("#race-batch-label, #race-batch"):
             widget.display = info.is_model  # mini-batches are a model's
@@ -269,7 +271,7 @@ class RaceScreen(Screen[None]):
 
     def _show_error(self, text: str) -> None:
         line = self.query_one("#race-error", Static)
-        line.update(Text(text))
+        line.update(Text(visible(text, 400)))
         line.display = bool(text)
 
     def _show_tolerance_form(self, shown: bool) -> None:
@@ -338,7 +340,7 @@ class RaceScreen(Screen[None]):
             text += f" · {SPEEDS[self.speed_index][0]}"
             if self.notice:
                 text += f" · {self.notice}"
-        self.query_one("#race-status", Static).update(Text(text))
+        self.query_one("#race-status", Static).update(Text(visible(text, 400)))
 
     def request_redraw(self) -> None:
         """Draw now (not on the next tick)."""

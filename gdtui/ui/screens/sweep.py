@@ -26,6 +26,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ProgressBar, Static
 from textual.worker import Worker, get_current_worker
 
+from gdtui.safetext import visible
 from gdtui.settings import SettingError, check_steps, parse_lr, shown
 from gdtui.ui.format import num
 from gdtui.ui.messages import InternalError
@@ -236,7 +237,11 @@ class SweepScreen(Screen[None]):
         what = scenario.expression or scenario.loss or ""
         return Text.assemble(
             ("sweep", "bold"),
-            f" · main run lr {num(scenario.effective_lr)} · {scenario.name} · {what} · {optimizer}",
+            # The scenario's name is a file's: controls made visible (safetext).
+            visible(
+                f" · main run lr {num(scenario.effective_lr)} · {scenario.name} · {what} · "
+                f"{optimizer}"
+            ),
             no_wrap=True,
             overflow="ellipsis",
         )
@@ -389,7 +394,7 @@ class SweepScreen(Screen[None]):
         for key in _FIELDS:
             self.query_one(f"#{key}", Input).set_class(key in problems, "-invalid")
         error = self.query_one("#sweep-error", Static)
-        error.update(Text("\n".join(problems[k] for k in _FIELDS if k in problems)))
+        error.update(Text("\n".join(visible(problems[k]) for k in _FIELDS if k in problems)))
         error.set_class(bool(problems), "-shown")
         return settings
 
