@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # torch loads in the worker; these are only read here
 __all__ = [
     "AGREES",
     "ArithmeticView",
+    "abridged",
     "arithmetic_lines",
     "condensed",
     "curvature_line",
@@ -179,3 +180,15 @@ class ArithmeticView(RichCanvas):
             self.show_renderable(Text(note, style="dim"))
             return
         self.show_renderable(arithmetic_lines(arithmetic, self.size.width or 80))
+
+
+def abridged(arithmetic: StepArithmetic, names: Sequence[str]) -> StepArithmetic:
+    """:func:`condensed`, each line cut to its rule and its result (``x ← x − lr·m̂/(√v̂ + ε)
+    = … = -1.38946``): the shortest form that still says what torch's update came to."""
+    short = condensed(arithmetic, names)
+
+    def ends(line: str) -> str:
+        parts = line.split(" = ")
+        return f"{parts[0]} = … = {parts[-1]}" if len(parts) > 2 and "✗" not in line else line
+
+    return dataclasses.replace(short, lines=tuple(ends(line) for line in short.lines))

@@ -15,7 +15,13 @@ from rich.text import Text
 
 from gdtui.ui.format import fit, num
 from gdtui.ui.messages import RunInfo, Snapshot
-from gdtui.ui.widgets.arithmetic import MISMATCH_STYLE, arithmetic_lines, condensed, curvature_line
+from gdtui.ui.widgets.arithmetic import (
+    MISMATCH_STYLE,
+    abridged,
+    arithmetic_lines,
+    condensed,
+    curvature_line,
+)
 from gdtui.ui.widgets.quantity_table import WIDE_LIMIT, Quantity, quantity_table
 from gdtui.ui.widgets.rich_canvas import RichCanvas
 
@@ -56,6 +62,8 @@ class OptimizerPanel(RichCanvas):
                 parts.append(
                     curvature_line(snapshot.lambda_max, snapshot.bound, current_lr, self.size.width)
                 )
+            elif head.cell_len + 10 <= self.size.width and info.model is None:
+                head.append("   k: λmax", style="dim")
             parts.append(Text("waiting for the first step", style="dim"))
             self.show_renderable(Group(*parts))
             return
@@ -83,18 +91,19 @@ class OptimizerPanel(RichCanvas):
         table_rows = 1 + (len(rows) if len(names) <= WIDE_LIMIT else len(names))
         budget = self.size.height - sum(part.plain.count("\n") + 1 for part in above) - table_rows
         parts = [*above]
-        complete = False
+        theta = len(names) == 1  # the worked example reads: w 5.0 → 4.4
         if arithmetic is not None:
-            if len(names) == 1:  # w 5.0 → 4.4 in a row of its own unless the arithmetic has it
-                complete = len(arithmetic_lines(arithmetic, width).split("\n")) <= budget
-                budget -= 0 if complete else 1
-            text, complete = self._arithmetic(arithmetic, names, width, budget)
+            if theta:  # the θ row goes first when rows are short (the arithmetic has it too)
+                needed = len(arithmetic_lines(arithmetic, width).split("\n"))
+                theta = needed + 1 <= budget or needed > budget
+                budget -= 1 if theta else 0
+            text, _ = self._arithmetic(arithmetic, names, width, budget)
             parts.append(text)
         elif snapshot is not None and snapshot.arithmetic_note and budget >= 1:
             parts.append(
                 Text(snapshot.arithmetic_note, style="dim", no_wrap=True, overflow="ellipsis")
             )
-        if len(names) == 1 and not complete:  # the worked example reads: w 5.0 → 4.4
+        if theta:
             before, after = fit([record.params_before[0], record.params[0]], (width - 14) // 2)
             rows.insert(0, ("θ", (f"{before} → {after}",), ""))
         # Moments first, the step counter last: at 80x24 what gets cut is the least telling.
@@ -108,13 +117,16 @@ class OptimizerPanel(RichCanvas):
         arithmetic: StepArithmetic, names: Sequence[str], width: int, rows: int
     ) -> tuple[Text, bool]:
         """The step's arithmetic in at most ``rows`` rows (at least one): in full, else the lines
-        that move a parameter, else cut with ``…``; a mismatch with torch always shows. Also
-        whether every line that moves a parameter is shown."""
+        that move a parameter, else those cut to rule and result, else cut with ``…``; a
+        mismatch with torch always shows. Also whether every line that moves a parameter is
+        shown."""
         rows = max(rows, 1)
         text = arithmetic_lines(arithmetic, width)
         lines = text.split("\n")
-        if len(lines) > rows:
-            text = arithmetic_lines(condensed(arithmetic, names), width)
+        for shorter in (condensed, abridged):
+            if len(lines) <= rows:
+                break
+            text = arithmetic_lines(shorter(arithmetic, names), width)
             lines = text.split("\n")
         if len(lines) <= rows:
             return text, True
