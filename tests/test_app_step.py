@@ -134,7 +134,7 @@ async def test_a_float32_run_says_why_there_is_no_arithmetic(tmp_path: Path) -> 
         snapshot = app.main_screen.snapshot
         assert snapshot.arithmetic is None
         assert "float32" in snapshot.arithmetic_note
-        assert "checked in float64" in panel(app)
+        assert "arithmetic in float64 only (float32)" in panel(app)
 
 
 # -- λmax beside the learning rate ---------------------------------------------------------------

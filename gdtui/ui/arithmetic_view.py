@@ -99,7 +99,7 @@ def arithmetic_for(run: Run | ModelRun) -> tuple[StepArithmetic | None, str]:
         return None, ""
     if run.dtype != torch.float64:
         dtype = str(run.dtype).replace("torch.", "")
-        return None, f"the arithmetic is checked in float64; this run steps in {dtype}"
+        return None, f"arithmetic in float64 only ({dtype})"
     return step_arithmetic(run), ""  # type: ignore[arg-type]
 
 

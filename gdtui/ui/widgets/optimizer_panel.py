@@ -89,7 +89,7 @@ class OptimizerPanel(RichCanvas):
         if len(names) > 1:
             rows.append(("θ after", record.params, ""))
         table_rows = 1 + (len(rows) if len(names) <= WIDE_LIMIT else len(names))
-        budget = self.size.height - sum(part.plain.count("\n") + 1 for part in above) - table_rows
+        budget = self.size.height - sum(self._rows(part, width) for part in above) - table_rows
         parts = [*above]
         theta = len(names) == 1  # the worked example reads: w 5.0 → 4.4
         if arithmetic is not None:
@@ -111,6 +111,13 @@ class OptimizerPanel(RichCanvas):
         rows += [(Text(key, style="dim"), values, "") for key, values in state]
         parts.append(quantity_table(names, rows, width))
         self.show_renderable(Group(*parts))
+
+    def _rows(self, text: Text, width: int) -> int:
+        """Rows ``text`` takes at ``width`` cells (a long line wraps)."""
+        if width <= 0 or not self.is_attached:
+            return text.plain.count("\n") + 1
+        console = self.app.console
+        return len(console.render_lines(text, console.options.update(width=width), pad=False))
 
     @staticmethod
     def _arithmetic(
