@@ -301,3 +301,48 @@ async def test_help_lists_the_new_keys() -> None:
         assert "2/lr" in keys["K"]
         assert "rewind / forward one step" in keys["[  ]"]
         assert any("branch from that step" in what for what in keys.values())
+
+
+# -- what the worker sends for the plot under the loss ------------------------------------------
+
+
+def test_rate_curves_of_a_model_run_follow_the_rate_each_step_used() -> None:
+    from gdtui.ui.arithmetic_view import rate_curves
+
+    run = load_scenario("linear-regression").build_run()
+    assert rate_curves(run, 80) is None  # no step yet
+    run.run(5)
+    assert rate_curves(run, 80) is None  # a constant rate and no λmax: nothing to plot
+    run.set_lr(0.05)
+    run.run(5)
+    rates = rate_curves(run, 80, varied=True)
+    assert rates is not None and rates.varies
+    assert list(rates.step) == list(range(1, 11))
+    assert list(rates.lr) == [0.1] * 5 + [0.05] * 5
+    assert rates.edge == pytest.approx([2 / 0.1] * 5 + [2 / 0.05] * 5)
+    assert rates.edge_label == "2/lr" and not len(rates.lambda_step)
+
+
+def test_rate_curves_thin_to_the_width_and_take_weight_decay_off_the_edge() -> None:
+    from gdtui.engine import get_problem
+    from gdtui.engine.curvature import stability_bound
+    from gdtui.ui.arithmetic_view import rate_curves
+
+    run = Run(
+        get_problem("ill-conditioned"),
+        "sgd",
+        0.01,
+        {"weight_decay": 0.5},
+        max_steps=400,
+        tolerance=0.0,
+        schedule="cosine",
+        curvature_every=7,
+    )
+    run.run(400)
+    rates = rate_curves(run, 50, [(401, 3.0)])
+    assert rates is not None and len(rates.step) <= 50 and len(rates.lambda_step) <= 50
+    assert rates.lambda_step[-1] == 401 and rates.lambda_max[-1] == 3.0
+    lr = rates.lr[10]
+    # At the edge the rate is exactly the bound: c/(λ + weight_decay) = lr.
+    assert stability_bound(rates.edge[10], "sgd", {"weight_decay": 0.5}).lr == pytest.approx(lr)
+    assert rates.edge_label == "2/lr − weight_decay"
