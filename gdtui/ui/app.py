@@ -75,8 +75,6 @@ class GdtuiCommands(Provider):
             ("Toggle log scale", main.action_log, "l"),
             ("Next speed", main.action_speed, "f"),
             ("Place the start point", main.action_place, "s"),
-            ("Measure λmax (top Hessian eigenvalue) now", main.action_curvature, "k"),
-            ("Under the loss: auto / lr / λmax vs 2/lr / none", main.action_lower_plot, "K"),
             ("Open a scenario…", app.action_open, "o"),
             ("Export records as JSONL", app.action_export, "e"),
             ("Export records as CSV", lambda: app.action_export("csv"), ""),
