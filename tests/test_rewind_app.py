@@ -470,3 +470,20 @@ async def test_a_typed_lr_while_rewound_branches_and_a_bad_one_changes_nothing()
         await until(app, lambda: app.main_screen.snapshot.step == 21)
         record = app.loop.run_obj.last_record
         assert record.lr == 0.01 and record.params_before == original[19].params
+
+
+async def test_rewound_panel_does_not_show_the_live_steps_arithmetic() -> None:
+    """The written arithmetic needs the step's optimizer state: while rewound the panel says it is
+    the live end's, instead of writing the live step's numbers beside step k's record."""
+    app = make_app("seed-example", 5)
+    async with app.run_test(size=WIDE) as pilot:
+        await settle(app)
+        assert "torch agrees" in app.query_one(OptimizerPanel).text
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        await rewound_at(app, 3)
+        hiker = app.query_one(OptimizerPanel).text
+        assert "torch agrees" not in hiker
+        assert "arithmetic: at the live end" in hiker
+        await pilot.press("escape")
+        await rewound_at(app, None)
+        assert "torch agrees" in app.query_one(OptimizerPanel).text

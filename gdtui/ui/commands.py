@@ -166,3 +166,24 @@ class LiveEnd:
 
 Command = Command | Scrub | ScrubTo | LiveEnd  # type: ignore[misc]
 """Everything the UI can ask of the loop (rewinding included)."""
+
+
+# -- the arithmetic of a step, curvature and schedules (issue 9) ---------------------------------
+
+
+@dataclass(frozen=True)
+class MeasureCurvature:
+    """Measure λmax at the current parameters now (Hessian-vector products, in the worker)."""
+
+
+@dataclass(frozen=True)
+class SetSchedule:
+    """A fresh run with this learning-rate schedule (``None``: a constant rate) and the
+    scheduler's own arguments; the loop answers with :class:`~gdtui.ui.messages.ScheduleChecked`
+    and keeps the run as it was when the engine refuses them."""
+
+    name: str | None
+    args: dict[str, Any]
+
+
+Command = Command | MeasureCurvature | SetSchedule  # type: ignore[misc]

@@ -37,6 +37,7 @@ from gdtui.ui.messages import (
     Rewound,
     RunInfo,
     RunStarted,
+    ScheduleChecked,
     Snapshot,
     StartupFailed,
     Surface,
@@ -157,6 +158,8 @@ class DescentLoop:
         self.rewound: int | None = None
         """The step shown as it was (scrubbed back; the run is paused), None at the live end."""
         self._info: RunInfo | None = None  # the current run's facts, as last sent
+        self._measured: list[tuple[int, float]] = []  # λmax on demand: (step, value)
+        self._lr_varied = False  # the rate was changed by hand during this run
 
     # -- called from the UI thread -----------------------------------------------------------------
 
@@ -208,6 +211,7 @@ class DescentLoop:
         try:
             from gdtui.engine import LOSSES, MODEL_KINDS, OPTIMIZERS, PROBLEMS, USER_ERRORS
             from gdtui.engine.data import GENERATED, SKLEARN
+            from gdtui.engine.schedules import SCHEDULES
             from gdtui.scenario import ScenarioError, builtin_names
 
             self._user_errors = (*USER_ERRORS, ScenarioError)
@@ -227,6 +231,7 @@ class DescentLoop:
                 datasets=(*GENERATED, *SKLEARN),
                 model_kinds=tuple(MODEL_KINDS),
                 loss_fns=tuple(LOSSES),
+                schedules=tuple((n, spec.description) for n, spec in SCHEDULES.items()),
             )
             self.post(EngineReady(catalog))
             spec = self.scenario_spec
@@ -304,6 +309,10 @@ class DescentLoop:
                 self._set_grid(nx, ny)
             case cmd.Export(fmt, folder):
                 self._export(fmt, folder)
+            case cmd.MeasureCurvature():
+                self._measure_curvature()
+            case cmd.SetSchedule(name, args):
+                self._set_schedule(name, args)
             case _:
                 raise TypeError(f"unknown command {command!r}")
 
@@ -345,6 +354,7 @@ class DescentLoop:
 
     def _set_lr(self, value: float | str) -> None:
         lr = self.run_obj.set_lr(value)
+        self._lr_varied = True
         # Later resets keep the new rate: the scenario is what a reset goes back to.
         self.scenario = dataclasses.replace(self.scenario, lr=lr)
         self.publish()
@@ -706,6 +716,8 @@ class DescentLoop:
         self._layers = None
         self._landscape_kind = None
         self.rewound = None
+        self._measured = []
+        self._lr_varied = False
         if getattr(scenario, "is_model", False):
             self._new_model_run(scenario, run)
             return
@@ -732,6 +744,9 @@ class DescentLoop:
             is_expression=scenario.expression is not None,
             surface=self._surface(),
             grid_size=self.grid_size,
+            schedule=scenario.schedule,
+            schedule_args=dict(scenario.schedule_args),
+            curvature_every=scenario.curvature_every,
         )
         self._info = info
         self.post(RunStarted(info))
@@ -788,6 +803,7 @@ class DescentLoop:
             max_steps=run.max_steps,
             grid_size=self.grid_size,
             model=model,
+            curvature_every=getattr(run, "curvature_every", 0),
         )
         self.post(RunStarted(info))
 
@@ -933,6 +949,60 @@ class DescentLoop:
             steps_per_s=self._rate,
             view_width=self.view_width,
             **model,
+            **self._step_views(run),
         )
         self._last_publish = now
         self.post(Progress(snapshot))
+
+    # -- the arithmetic of a step, curvature, schedules ---------------------------------------------
+
+    def _step_views(self, run: Run | ModelRun) -> dict[str, Any]:
+        """The Snapshot's arithmetic, λmax with its bound, and the rate curves (computed here,
+        never on the UI thread)."""
+        from gdtui.ui.arithmetic_view import arithmetic_for, newest_curvature, rate_curves
+
+        arithmetic, note = arithmetic_for(run)
+        lam, at, bound = newest_curvature(run, self._measured)
+        rates = rate_curves(run, self.view_width, self._measured, varied=self._lr_varied)
+        return {
+            "arithmetic": arithmetic,
+            "arithmetic_note": note,
+            "lambda_max": lam,
+            "lambda_at": at,
+            "bound": bound,
+            "rates": rates,
+        }
+
+    def _measure_curvature(self) -> None:
+        """λmax at the current parameters, by power iteration on Hessian-vector products."""
+        run = self.run_obj
+        measure = getattr(run, "lambda_max", None)
+        if not callable(measure):
+            self.post(
+                Notice(
+                    "λmax on demand is for a formula; a model measures it with "
+                    "[run] curvature_every",
+                    "warning",
+                )
+            )
+            return
+        value = float(measure())  # a CurvatureError is a user error: one line
+        self._measured.append((run.step_count + 1, value))
+        self.publish()
+
+    def _set_schedule(self, name: str | None, args: dict[str, Any]) -> None:
+        """A fresh run with this schedule; a refused one leaves the run as it was."""
+        scenario = self.scenario
+        if getattr(scenario, "is_model", False):
+            self.post(ScheduleChecked("a schedule is for a formula's run; a model has none yet"))
+            return
+        try:
+            scenario = scenario.with_overrides(schedule=name or "none", schedule_args=dict(args))
+        except self._user_errors as err:
+            text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            self.post(ScheduleChecked(text))
+            return
+        self.post(ScheduleChecked(""))
+        self._configure(
+            {"schedule": scenario.schedule or "none", "schedule_args": dict(scenario.schedule_args)}
+        )

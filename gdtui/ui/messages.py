@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # numpy and torch load after the first paint
     import numpy as np
 
     from gdtui.engine import HistoryView, Regions, StepRecord
+    from gdtui.engine.arithmetic import StepArithmetic
+    from gdtui.engine.curvature import StabilityBound
 
 Severity = Literal["information", "warning", "error"]
 """How a one-line notice is shown (Textual's toast severities)."""
@@ -44,6 +46,7 @@ class Catalog:
     datasets: tuple[str, ...] = ()
     model_kinds: tuple[str, ...] = ()
     loss_fns: tuple[str, ...] = ()
+    schedules: tuple[tuple[str, str], ...] = ()  # (name, description)
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,6 +133,12 @@ class RunInfo:
     grid_size: tuple[int, int] | None = None
     model: ModelInfo | None = None
     """Set for a model trained on data (None: a formula)."""
+    schedule: str | None = None
+    """The ``torch.optim.lr_scheduler`` preset in use (None: a constant rate)."""
+    schedule_args: dict[str, Any] = field(default_factory=dict)
+    """The scheduler arguments the user gave (the preset's defaults fill the rest)."""
+    curvature_every: int = 0
+    """λmax is measured every this many steps (0: only on demand)."""
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,31 @@ class EpochCurves:
 
     def __len__(self) -> int:
         return len(self.step)
+
+
+@dataclass(frozen=True)
+class RateCurves:
+    """The learning rate and the sharpness over the run, for the small plot under the loss
+    (at most the plot's width of points each).
+
+    Attributes:
+        step: Steps of the rate buckets (last step of each).
+        lr: The rate each bucket's last step used.
+        edge: The curvature at which the optimizer's step becomes unstable at that rate
+            (``2/lr`` for plain descent, ``(2+2β)/lr`` with heavy-ball momentum, …).
+        edge_label: How ``edge`` is written, e.g. ``2/lr``.
+        lambda_step: Steps at which λmax was measured (at the parameters before that step).
+        lambda_max: λmax measured there.
+        varies: The rate changed during the run (a schedule, ``+``/``-``, a typed rate).
+    """
+
+    step: np.ndarray
+    lr: np.ndarray
+    edge: np.ndarray
+    edge_label: str
+    lambda_step: np.ndarray
+    lambda_max: np.ndarray
+    varies: bool
 
 
 @dataclass(frozen=True)
@@ -175,6 +209,18 @@ class Snapshot:
     """Per parameter tensor, the :data:`~gdtui.engine.layer_stats.SUMMARY_FIELDS` of the newest
     summarised step, shape ``(tensors, 8)`` (models above 8 scalars)."""
     layers_step: int = 0
+    arithmetic: StepArithmetic | None = None
+    """The last step's update rule with its numbers, checked against torch's update."""
+    arithmetic_note: str = ""
+    """Why there is no ``arithmetic`` (empty: nothing to say)."""
+    lambda_max: float | None = None
+    """The newest λmax measured (every ``curvature_every`` steps, or on demand)."""
+    lambda_at: int = 0
+    """λmax was measured at the parameters after this many steps."""
+    bound: StabilityBound | None = None
+    """The optimizer's stability bound on the rate for ``lambda_max``."""
+    rates: RateCurves | None = None
+    """The rate and the sharpness over the run (None while there is nothing to plot)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -235,6 +281,14 @@ class ChoiceChecked(Message):
     ``dataset``, ``model``, ``loss_fn`` or ``batch_size``): ``error`` is empty when accepted."""
 
     setting: str
+    error: str
+
+
+@dataclass
+class ScheduleChecked(Message):
+    """The worker's answer to a schedule chosen in the controls: ``error`` is empty when the
+    run was rebuilt with it; else the run is unchanged."""
+
     error: str
 
 

@@ -27,6 +27,26 @@ KEYS: list[tuple[str, str]] = [
         "in the sweep: apply the suggested rate to the run; tab edits the range, enter "
         "sweeps again, esc / q close the sweep (and stop it)",
     ),
+    ("R", "race: several optimizers side by side on this problem; add / remove contenders"),
+    (
+        "k",
+        "measure λmax (top Hessian eigenvalue) now: the optimizer panel shows the stability "
+        "bound (lr < 2/λmax, (2+2β)/λmax with momentum) beside the learning rate",
+    ),
+    (
+        "K",
+        "the plot under the loss: auto, the learning rate of each step, λmax against the "
+        "edge of stability 2/lr, none",
+    ),
+    (
+        "[  ]",
+        "rewind / forward one step through the run (shift: { } ten steps); the panels "
+        "and the point show that step",
+    ),
+    (
+        "  ",
+        "change lr or optimizer while rewound: branch from that step; esc returns to the live end",
+    ),
     ("e", "export the run's records (JSONL; CSV from the command palette)"),
     ("ctrl+s", "save an SVG screenshot"),
     ("c  g  b", "show / hide: controls, landscape, backprop vs optimizer"),
@@ -40,7 +60,10 @@ ABOUT = (
     "Backprop (the map) computes the gradient: loss.backward() fills w.grad. "
     "The optimizer (the hiker) uses it: optimizer.step() moves the parameters. "
     "Δ is the update actually applied (θ after − θ before); Δ/−∇ is the effective learning "
-    "rate: exactly lr for plain SGD, different per parameter for Adam."
+    "rate: exactly lr for plain SGD, different per parameter for Adam. Under Δ, the step's "
+    "arithmetic: the update rule with this step's numbers, checked against torch's update "
+    "(✓ torch agrees, or ✗ with the difference). The schedule field in the controls picks a "
+    "torch.optim.lr_scheduler (its arguments: name=value, enter applies)."
 )
 
 

@@ -26,6 +26,7 @@ from gdtui.ui.commands import (
     Configure,
     ConfigureModel,
     LiveEnd,
+    MeasureCurvature,
     PlaceStart,
     Reset,
     ScaleLr,
@@ -34,6 +35,7 @@ from gdtui.ui.commands import (
     SetExpression,
     SetGrid,
     SetLr,
+    SetSchedule,
     SetSpeed,
     SetViewWidth,
     Step,
@@ -49,6 +51,7 @@ from gdtui.ui.messages import (
     Rewound,
     RunInfo,
     RunStarted,
+    ScheduleChecked,
     Snapshot,
     Surface,
     SurfaceReady,
@@ -88,6 +91,8 @@ class MainScreen(Screen[None]):
         Binding("f", "speed", "speed", show=False),
         Binding("s", "place", "start", show=False),
         Binding("v", "landscape", "view", show=False),
+        Binding("k", "curvature", "λmax", show=False),
+        Binding("K", "lower_plot", "lr plot", show=False),
         Binding("c", "panel('controls')", "controls", show=False),
         Binding("g", "panel('landscape')", "landscape", show=False),
         Binding("b", "panel('panels')", "panels", show=False),
@@ -366,7 +371,9 @@ class MainScreen(Screen[None]):
 
         view = snapshot.view
         series = Series(info.optimizer, view.step, view.loss, view.loss_min, view.loss_max, "cyan+")
-        self._loss().show_series([series, *self._step_marker()], log_offset=info.min_value)
+        self._loss().show_series(
+            [series, *self._step_marker()], log_offset=info.min_value, rates=snapshot.rates
+        )
         landscape = self._landscape()
         if landscape.display:
             path = snapshot.path if snapshot.step else None
@@ -394,7 +401,7 @@ class MainScreen(Screen[None]):
 
         model = info.model
         assert model is not None
-        self._loss().show_series(self._model_series(snapshot), title="loss")
+        self._loss().show_series(self._model_series(snapshot), title="loss", rates=snapshot.rates)
         landscape = self._landscape()
         view = self.model_view
         if landscape.display and view is None:
@@ -443,6 +450,9 @@ class MainScreen(Screen[None]):
             record=record,
             current=record.params,
             steps_per_s=None,
+            # The written arithmetic is the live step's (it needs that step's optimizer state).
+            arithmetic=None,
+            arithmetic_note="arithmetic: at the live end (esc)",
         )
 
     def _step_marker(self) -> list[Series]:
@@ -675,3 +685,38 @@ class MainScreen(Screen[None]):
     def on_controls_reset_requested(self) -> None:
         """The reset button."""
         self.action_reset()
+
+    # -- the arithmetic of a step, curvature, schedules ------------------------------------------
+
+    def action_curvature(self) -> None:
+        """Measure λmax at the current point now (in the worker); the panel shows the bound."""
+        self.gdtui.send(MeasureCurvature())
+
+    def action_lower_plot(self) -> None:
+        """The plot under the loss: auto, the learning rate, λmax against 2/lr, none."""
+        if not self.plots_ready:
+            return
+        from gdtui.ui.widgets.loss_plot import LOWER_MODES
+
+        plot = self._loss()
+        plot.lower = LOWER_MODES[(LOWER_MODES.index(plot.lower) + 1) % len(LOWER_MODES)]
+        words = {
+            "auto": "auto (λmax against the edge once measured, else the rate when it changes)",
+            "lr": "the learning rate of each step",
+            "sharpness": "λmax against the edge of stability (2/lr; k measures λmax)",
+            "off": "nothing",
+        }
+        self.gdtui.notify_line(f"under the loss: {words[plot.lower]}")
+
+    def on_controls_schedule_chosen(self, message: Controls.ScheduleChosen) -> None:
+        """A learning-rate schedule (or none): the worker checks it and starts afresh."""
+        if self.info is not None:
+            self.gdtui.send(SetSchedule(message.name, message.args))
+
+    def on_schedule_checked(self, message: ScheduleChecked) -> None:
+        """The worker's verdict on a schedule: a refusal under the field, the run kept."""
+        controls = self.query_one(Controls)
+        if message.error and self.info is not None:
+            controls.show_schedule(self.info, keep_args=True)
+            self.gdtui.notify_line(message.error, "error")
+        controls.show_schedule_error(message.error)

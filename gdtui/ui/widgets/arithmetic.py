@@ -11,7 +11,9 @@ the stability bound next to the rate in use, e.g. ``λmax 20 · lr < 2/λmax = 0
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
@@ -24,7 +26,15 @@ if TYPE_CHECKING:  # torch loads in the worker; these are only read here
     from gdtui.engine.arithmetic import StepArithmetic
     from gdtui.engine.curvature import StabilityBound
 
-__all__ = ["AGREES", "ArithmeticView", "arithmetic_lines", "curvature_line", "wrap_at_equals"]
+__all__ = [
+    "AGREES",
+    "ArithmeticView",
+    "abridged",
+    "arithmetic_lines",
+    "condensed",
+    "curvature_line",
+    "wrap_at_equals",
+]
 
 AGREES = "✓ torch agrees"
 """Put after the last line when the written result equals torch's update within rounding."""
@@ -128,15 +138,33 @@ def curvature_line(
         out.append(f" · now {num(lr, 4)}")
         return out
     head, _, tail = bound.formula.partition(", ")
-    out.append(f" · {head} = {num(bound.lr, 4)}")
-    if tail and cell_len(out.plain) + len(tail) + 20 <= width:
-        out.append(f" ({tail})", style="dim")
-    out.append(f" · now {num(lr, 4)} ")
-    if lr < bound.lr:
-        out.append("✓", style="green")
-    else:
-        out.append("✗ above the bound", style="bold red")
+    below = lr < bound.lr
+    verdict = ("✓", "green") if below else ("✗ above the bound", "bold red")
+    full = out.copy()
+    full.append(f" · {head} = {num(bound.lr, 4)}")
+    if tail and cell_len(full.plain) + len(tail) + 20 <= width:
+        full.append(f" ({tail})", style="dim")
+    full.append(f" · now {num(lr, 4)} ")
+    full.append(*verdict)
+    if full.cell_len <= width:
+        return full
+    # A narrow panel: the rate in use is on the line above; say only the bound and the verdict.
+    short = out.copy()
+    short.append(f" · {head} = {num(bound.lr, 4)} ")
+    short.append(*verdict)
+    if short.cell_len <= width:
+        return short
+    out.append(f" · bound {num(bound.lr, 4)} ")
+    out.append(*(verdict if below else ("✗ above", "bold red")))
     return out
+
+
+def condensed(arithmetic: StepArithmetic, names: Sequence[str]) -> StepArithmetic:
+    """Only the lines that move a parameter (``w ← …``) and the mismatches: the short form of
+    a long rule (Adam's m, v, m̂, v̂ lines left out) for a panel with few rows."""
+    heads = tuple(f"{name} ←" for name in names)
+    lines = tuple(line for line in arithmetic.lines if line.startswith(("✗", *heads)))
+    return dataclasses.replace(arithmetic, lines=lines or arithmetic.lines)
 
 
 class ArithmeticView(RichCanvas):
@@ -152,3 +180,15 @@ class ArithmeticView(RichCanvas):
             self.show_renderable(Text(note, style="dim"))
             return
         self.show_renderable(arithmetic_lines(arithmetic, self.size.width or 80))
+
+
+def abridged(arithmetic: StepArithmetic, names: Sequence[str]) -> StepArithmetic:
+    """:func:`condensed`, each line cut to its rule and its result (``x ← x − lr·m̂/(√v̂ + ε)
+    = … = -1.38946``): the shortest form that still says what torch's update came to."""
+    short = condensed(arithmetic, names)
+
+    def ends(line: str) -> str:
+        parts = line.split(" = ")
+        return f"{parts[0]} = … = {parts[-1]}" if len(parts) > 2 and "✗" not in line else line
+
+    return dataclasses.replace(short, lines=tuple(ends(line) for line in short.lines))

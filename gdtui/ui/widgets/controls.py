@@ -1,5 +1,5 @@
 """The controls: problem (or, for a model, data set, model, loss function and batch size),
-optimizer, learning rate, its hyper-parameters, speed.
+optimizer, learning rate, its schedule (a formula's run), its hyper-parameters, speed.
 
 The panel only shows choices and says what the user did, with its own messages
 (:class:`Controls.LrSubmitted`, :class:`Controls.ProblemChosen`, …, in the style of davep's hike
@@ -8,6 +8,8 @@ widgets); the screen decides what to do with them. Nothing outside reaches into 
 
 from __future__ import annotations
 
+import re
+import traceback
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,17 +19,68 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets._select import SelectOverlay
 
 from gdtui.ui.messages import Catalog, ModelInfo, RunInfo
 from gdtui.values import format_value, parse_value
 
 EXPRESSION = "expression"
+NO_SCHEDULE = "none"
+"""The schedule choice for a constant learning rate."""
 SPEEDS: list[tuple[str, float | None]] = [
     ("1 step/s", 1.0),
     ("10 steps/s", 10.0),
     ("100 steps/s", 100.0),
     ("as fast as it goes", None),
 ]
+
+
+def parse_schedule_args(text: str) -> dict[str, Any]:
+    """``T_max=200 eta_min=0.001`` (spaces or ``;`` between, ``0.9, 0.99`` for a pair) as a
+    dict of values as typed (:func:`~gdtui.values.parse_value`); ValueError says what is wrong.
+
+    Only the form is checked here; the engine checks the names and values against the real
+    scheduler's constructor.
+    """
+    out: dict[str, Any] = {}
+    for item in re.split(r"[;\s]+(?=[A-Za-z_]\w*\s*=)", text.strip()):
+        if not item.strip(" ;"):
+            continue
+        key, equals, value = item.strip(" ;").partition("=")
+        key = key.strip()
+        if not equals or not key.isidentifier() or not value.strip():
+            raise ValueError(f"write the arguments as name=value, e.g. T_max=200; got {item!r}")
+        out[key] = parse_value(value.strip())
+    return out
+
+
+class _GuardedOverlay(SelectOverlay):
+    """A Select's drop-down whose page moves survive its options being replaced (Textual 8.2's
+    ``OptionList._move_page`` reads a line map that is stale until the next layout: a
+    ``KeyError`` that would end the app, found by the seeded key storm in the tests)."""
+
+    def _move_page(self, direction: Any) -> None:
+        try:
+            super()._move_page(direction)
+        except LookupError as err:
+            text = "".join(traceback.format_exception(err))
+            note = f"select: a page move while its list was being rebuilt (ignored)\n{text}"
+            log_note = getattr(self.app, "log_note", None)
+            if log_note is not None:
+                log_note(note, error=True)
+            else:
+                self.log.error(note)
+
+
+class GuardedSelect(Select):
+    """Textual's Select with :class:`_GuardedOverlay` as its drop-down."""
+
+    def compose(self) -> ComposeResult:
+        """Select's own parts, the overlay guarded."""
+        for widget in super().compose():
+            if type(widget) is SelectOverlay:
+                widget.__class__ = _GuardedOverlay
+            yield widget
 
 
 @dataclass
@@ -90,6 +143,14 @@ class Controls(VerticalScroll):
         value: str
 
     @dataclass
+    class ScheduleChosen(ControlsMessage):
+        """A learning-rate schedule was picked (``name`` None: a constant rate), or enter in its
+        arguments field: the scheduler's own arguments as typed."""
+
+        name: str | None
+        args: dict[str, Any]
+
+    @dataclass
     class SpeedChosen(ControlsMessage):
         """A speed was picked: ``index`` into :data:`SPEEDS`, and its steps/s (None: no limit)."""
 
@@ -140,7 +201,7 @@ class Controls(VerticalScroll):
     def compose(self) -> ComposeResult:
         """Widgets are empty until the engine has loaded (the first paint does not wait)."""
         yield Label("problem", classes="formula-only")
-        yield Select(
+        yield GuardedSelect(
             [],
             id="problem",
             allow_blank=True,
@@ -157,7 +218,7 @@ class Controls(VerticalScroll):
         yield Static("", id="expression-error", classes="error formula-only")
         for setting, label in (("dataset", "data set"), ("model", "model"), ("loss_fn", "loss")):
             yield Label(label, classes="model-only")
-            yield Select(
+            yield GuardedSelect(
                 [], id=f"{setting}-choice", allow_blank=True, compact=True, classes="model-only"
             )
             yield Static("", id=f"{setting}-error", classes="error model-only")
@@ -169,9 +230,25 @@ class Controls(VerticalScroll):
         yield Label("learning rate (enter applies)")
         yield Input(placeholder="e.g. 0.1", id="lr", compact=True)
         yield Static("", id="lr-error", classes="error")
+        yield Label("lr schedule", classes="formula-only")
+        yield GuardedSelect(
+            [("none", NO_SCHEDULE)],
+            id="schedule",
+            value=NO_SCHEDULE,
+            allow_blank=False,
+            compact=True,
+            classes="formula-only",
+        )
+        yield Input(
+            placeholder="its arguments, e.g. T_max=200",
+            id="schedule-args",
+            compact=True,
+            classes="formula-only",
+        )
+        yield Static("", id="schedule-error", classes="error formula-only")
         yield VerticalScroll(id="hyper")
         yield Label("speed")
-        yield Select(
+        yield GuardedSelect(
             [(label, i) for i, (label, _) in enumerate(SPEEDS)],
             id="speed",
             value=self.speed_index,
@@ -200,6 +277,10 @@ class Controls(VerticalScroll):
         optimizer = self.query_one("#optimizer", Select)
         optimizer.set_options([(o.name, o.name) for o in catalog.optimizers])
         optimizer.prompt = "optimizer"
+        schedules = [NO_SCHEDULE, *(name for name, _ in catalog.schedules)]
+        self._choices["schedule"] = schedules
+        with self.prevent(Select.Changed):
+            self.query_one("#schedule", Select).set_options([(n, n) for n in schedules])
         for setting, names in (
             ("dataset", catalog.datasets),
             ("model", catalog.model_kinds),
@@ -220,6 +301,7 @@ class Controls(VerticalScroll):
             expression.value = info.expression if info.is_expression else ""
             self.query_one("#optimizer", Select).value = info.optimizer
             self.show_lr(info.lr)
+        self.show_schedule(info)
         self.query_one("#expression-error", Static).update("")
         self.set_class(info.model is not None, "-model")
         if info.model is not None:
@@ -244,6 +326,28 @@ class Controls(VerticalScroll):
                     select.set_options([(n, n) for n in options])
                 select.value = value
             self.query_one("#batch_size-field", Input).value = model.batch_text
+
+    def show_schedule(self, info: RunInfo, *, keep_args: bool = False) -> None:
+        """Show the run's schedule and the arguments given for it (no change events sent);
+        ``keep_args`` leaves the arguments as typed (a refused one, to be corrected)."""
+        with self.prevent(Select.Changed, Input.Changed):
+            select = self.query_one("#schedule", Select)
+            name = info.schedule or NO_SCHEDULE
+            known = self._choices.setdefault("schedule", [NO_SCHEDULE])
+            if name not in known:  # shown before the catalog came
+                known.append(name)
+                select.set_options([(n, n) for n in known])
+            select.value = name
+            if not keep_args:
+                self.query_one("#schedule-args", Input).value = " ".join(
+                    f"{key}={format_value(value)}" for key, value in info.schedule_args.items()
+                )
+        self.show_schedule_error("")
+
+    def show_schedule_error(self, message: str) -> None:
+        """Show under the schedule why it was refused (empty: no error)."""
+        self.query_one("#schedule-error", Static).update(Text(message))
+        self.query_one("#schedule-args", Input).set_class(bool(message), "-invalid")
 
     def show_setting_error(self, setting: str, message: str) -> None:
         """Show under a model setting why the choice was refused (empty: no error)."""
@@ -334,6 +438,31 @@ class Controls(VerticalScroll):
     def _batch_size_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.post_message(self.ModelSettingChosen(self, "batch_size", event.value.strip()))
+
+    @on(Select.Changed, "#schedule")
+    def _schedule_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        if not isinstance(event.value, str):
+            return
+        with self.prevent(Input.Changed):  # a new schedule starts from its own defaults
+            self.query_one("#schedule-args", Input).value = ""
+        name = None if event.value == NO_SCHEDULE else event.value
+        self.post_message(self.ScheduleChosen(self, name, {}))
+
+    @on(Input.Submitted, "#schedule-args")
+    def _schedule_args_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        value = self.query_one("#schedule", Select).value
+        name = value if isinstance(value, str) and value != NO_SCHEDULE else None
+        try:
+            args = parse_schedule_args(event.value)
+        except ValueError as err:
+            self.show_schedule_error(str(err))
+            return
+        if name is None and args:
+            self.show_schedule_error("pick a schedule first; its arguments go here")
+            return
+        self.post_message(self.ScheduleChosen(self, name, args))
 
     @on(Select.Changed, "#speed")
     def _speed_changed(self, event: Select.Changed) -> None:

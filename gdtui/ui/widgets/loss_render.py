@@ -32,7 +32,10 @@ __all__ = [
     "log_message",
     "prepare",
     "render_prepared",
+    "render_strip",
     "render_text",
+    "x_limit",
+    "y_labels",
 ]
 
 EMPTY_HINT = "no steps yet — press space to run, n to step"
@@ -350,6 +353,23 @@ def _message_frame(header: str, message: str, width: int, height: int) -> str:
 # -- the pure renderer ------------------------------------------------------------------------
 
 
+def x_limit(prepared: Sequence[_Prepared]) -> float:
+    """The right end of the x-axis for these curves (a power of two, at least 8)."""
+    return _xmax(prepared)
+
+
+def y_labels(ylim: tuple[float, float], rows: int, log_scale: bool = False) -> list[str]:
+    """The y tick labels a plot of ``rows`` rows (title row included) draws for ``ylim``."""
+    lo, hi = ylim
+    return (_log_ticks if log_scale else _linear_ticks)(lo, hi, max(1, rows - 1))[1]
+
+
+def _pad(labels: list[str], label_width: int) -> list[str]:
+    """Labels right-aligned to ``label_width`` cells, so plots stacked in one widget share
+    their left edge (and so their x scale)."""
+    return [label.rjust(label_width) for label in labels]
+
+
 def render_prepared(
     prepared: Sequence[_Prepared],
     width: int,
@@ -358,7 +378,12 @@ def render_prepared(
     log_offset: float | None,
     title: str,
     ylim: tuple[float, float] | None,
+    *,
+    xmax: float | None = None,
+    label_width: int = 0,
 ) -> str:
+    """Draw prepared curves (see :func:`render_text`); ``xmax`` fixes the x-axis' right end
+    and ``label_width`` pads the y labels (both to line up with a plot drawn beside it)."""
     width = max(int(width), 1)
     height = max(int(height), 1)
     if log_scale:
@@ -382,7 +407,7 @@ def render_prepared(
     ylo, yhi = ylim if ylim is not None else compute_ylim(data, log_scale)
     if not (math.isfinite(ylo) and math.isfinite(yhi)) or max(abs(ylo), abs(yhi)) > _HUGE:
         ylo, yhi = compute_ylim(data, log_scale)
-    xmax = _xmax(prepared)
+    xmax = _xmax(prepared) if xmax is None else xmax
     rows = height - 1
 
     with PLOTEXT_LOCK:
@@ -403,7 +428,7 @@ def render_prepared(
         xt, xl = _x_ticks(xmax, width)
         plt.xticks(xt, xl)
         yt, yl = (_log_ticks if log_scale else _linear_ticks)(ylo, yhi, rows)
-        plt.yticks(yt, yl)
+        plt.yticks(yt, _pad(yl, label_width))
         bands = [
             (p.band_x, p.band_lo, p.band_hi, _band_color(p.color))
             for p in reversed(prepared)  # the top series' band wins
@@ -461,3 +486,46 @@ def render_text(
     """
     prepared = prepare(series, width, log_scale, log_offset)
     return render_prepared(prepared, width, height, log_scale, log_offset, title, ylim)
+
+
+def render_strip(
+    series: Sequence[Series],
+    width: int,
+    height: int,
+    title: str,
+    ylim: tuple[float, float],
+    xmax: float,
+    *,
+    label_width: int = 0,
+) -> str:
+    """A small plot to stack under the loss plot: a title / legend row, then the curves over
+    the same x-axis (``[0, xmax]``, no tick labels of its own: the loss plot above has them),
+    no top frame. Each series keeps its marker, so it reads without colour.
+
+    Returns ``height`` lines joined by ``"\\n"``.
+    """
+    width, height = max(int(width), 1), max(int(height), 1)
+    prepared = prepare(series, width, False, None)
+    header = _header(title, [(p.label, p.color, p.marker) for p in prepared], width)
+    if not any(len(p.x) for p in prepared):
+        return _message_frame(header, "nothing measured yet", width, height)
+    if width < 16 or height < 3:
+        return _message_frame(header, "(too small for a plot)", width, height)
+    ylo, yhi = ylim
+    rows = height - 1
+    with PLOTEXT_LOCK:
+        new_figure(width, rows)
+        for p in prepared:
+            if len(p.x):
+                plt.plot(
+                    p.x.tolist(), np.clip(p.y, ylo, yhi).tolist(), color=p.color, marker=p.marker
+                )
+        plt.xlim(0.0, xmax)
+        plt.ylim(ylo, yhi)
+        plt.xticks([])
+        plt.xaxes(True, False)
+        yt, yl = _linear_ticks(ylo, yhi, rows)
+        plt.yticks(yt, _pad(yl, label_width))
+        body = plotext_internals.build_lines()
+    body = (body + [""] * rows)[:rows]
+    return "\n".join([header, *body])
