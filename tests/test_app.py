@@ -567,11 +567,22 @@ async def test_s_on_a_one_parameter_problem(make_app) -> None:
 # -- buttons ----------------------------------------------------------------------------------
 
 
+async def laid_out(app: GdtuiApp, pilot: Any, selector: str) -> None:
+    """Wait until the widget stays put over three refreshes (a click computes its place once;
+    on a loaded machine the controls can still be filling in below the buttons' column)."""
+    seen: list[Any] = []
+    while len(seen) < 3 or len(set(seen[-3:])) != 1:
+        await pilot.pause()
+        seen.append(app.query_one(selector).region)
+        assert len(seen) < 500, seen[-3:]
+
+
 async def test_buttons_step_run_and_reset(make_app) -> None:
     app = make_app()
     async with app.run_test(size=WIDE) as pilot:
         await settle(app)
         generation = info(app).generation
+        await laid_out(app, pilot, "#step")
         await pilot.click("#step")
         await at_step(app, 1)
         await pilot.click("#toggle")
