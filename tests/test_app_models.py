@@ -2,7 +2,7 @@
 settings start afresh or are refused inline, and landscapes are computed in the worker.
 
 The scenarios are the built-ins with ``[data]``, read through
-:class:`gdtui.ui.model_scenario.ModelScenario`; the engine's own run of the same scenario (same
+:func:`gdtui.scenario.load_scenario`; the engine's own run of the same scenario (same
 seed, same batches) is the reference.
 """
 
@@ -20,9 +20,9 @@ from waiting import wait_until
 
 import gdtui.engine as engine
 from gdtui.engine.layer_stats import SUMMARY_FIELDS
+from gdtui.scenario import Scenario, load_scenario
 from gdtui.ui.app import GdtuiApp
 from gdtui.ui.format import num
-from gdtui.ui.model_scenario import ModelScenario
 from gdtui.ui.widgets.landscape import Landscape
 from gdtui.ui.widgets.layer_panel import LayerPanel
 from gdtui.ui.widgets.loss_plot import LossPlot
@@ -31,12 +31,12 @@ from gdtui.ui.widgets.status_line import StatusLine
 WIDE = (120, 40)
 
 
-def scenario(name: str, **changes: Any) -> ModelScenario:
+def scenario(name: str, **changes: Any) -> Scenario:
     """A built-in model scenario, with changes."""
-    return ModelScenario.builtin(name).with_overrides(**changes)
+    return load_scenario(name).with_overrides(**changes)
 
 
-def build(sc: ModelScenario, **kw: Any) -> GdtuiApp:
+def build(sc: Scenario, **kw: Any) -> GdtuiApp:
     """The app as tests build it: deterministic, no toasts."""
     kw.setdefault("deterministic", True)
     return GdtuiApp(scenario=sc, **kw)
@@ -60,7 +60,7 @@ async def drawn(app: GdtuiApp, step: int) -> None:
     await until(app, lambda: app.main_screen.drawn(step))
 
 
-def engine_records(sc: ModelScenario, count: int) -> list:
+def engine_records(sc: Scenario, count: int) -> list:
     """The engine's own records of the same scenario."""
     return list(sc.build_run().steps(count))
 

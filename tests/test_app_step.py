@@ -346,3 +346,31 @@ def test_rate_curves_thin_to_the_width_and_take_weight_decay_off_the_edge() -> N
     # At the edge the rate is exactly the bound: c/(λ + weight_decay) = lr.
     assert stability_bound(rates.edge[10], "sgd", {"weight_decay": 0.5}).lr == pytest.approx(lr)
     assert rates.edge_label == "2/lr − weight_decay"
+
+
+async def test_a_schedule_chosen_for_a_model_run_is_the_engines() -> None:
+    """The schedule field works for a model on data too: the rates each step used are
+    StepLR's, and the parameters equal a ModelRun built with the same schedule."""
+    scenario = load_scenario("linear-regression").with_overrides(
+        schedule="step", schedule_args={"step_size": 4, "gamma": 0.5}
+    )
+    plain = scenario.build_run()
+    records = [r for _ in range(12) for r in plain.step()]
+    assert [r.step for r in records] == list(range(1, 13))
+    app = build("linear-regression", initial_steps=0)
+    async with app.run_test(size=WIDE) as pilot:
+        await ready(app)
+        generation = app.main_screen.info.generation
+        await choose_schedule(app, pilot, "step", "step_size=4 gamma=0.5")
+        await wait_until(app, lambda: app.main_screen.info.generation > generation)
+        info = app.main_screen.info
+        assert info.model is not None
+        assert info.schedule == "step" and info.schedule_args == {"step_size": 4, "gamma": 0.5}
+        for _ in range(12):
+            await pilot.press("n")
+        await at_step(app, 12)
+        rates = app.main_screen.snapshot.rates
+        assert rates is not None and rates.varies
+        assert list(rates.lr) == [0.1] * 4 + [0.05] * 4 + [0.025] * 4
+        assert list(rates.lr) == [r.lr for r in records]
+        assert app.loop.run_obj.current == plain.current

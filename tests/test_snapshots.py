@@ -92,9 +92,9 @@ def test_many_parameters_as_rows(snap_compare, size) -> None:
 
 def model_app(name: str, steps: int, **changes) -> GdtuiApp:
     """A built-in model scenario (with changes), stepped ``steps`` times before the picture."""
-    from gdtui.ui.model_scenario import ModelScenario
+    from gdtui.scenario import load_scenario
 
-    scenario = ModelScenario.builtin(name).with_overrides(**changes)
+    scenario = load_scenario(name).with_overrides(**changes)
     return GdtuiApp(scenario=scenario, initial_steps=steps, deterministic=True)
 
 

@@ -75,22 +75,10 @@ def one_line(err: BaseException) -> str:
 
 
 def _load(spec: str) -> Scenario:
-    """:func:`gdtui.scenario.load_scenario`; a built-in or a file with ``[data]`` that it does
-    not read yet becomes a :class:`~gdtui.ui.model_scenario.ModelScenario` (until it does)."""
+    """:func:`gdtui.scenario.load_scenario` (formula and ``[data]`` scenarios alike)."""
+    from gdtui.scenario import load_scenario
 
-    from gdtui.scenario import ScenarioError, builtin_dir, builtin_names, load_scenario
-
-    try:
-        return load_scenario(spec)
-    except ScenarioError as err:
-        from gdtui.ui.model_scenario import ModelScenario
-
-        builtin = spec in builtin_names()
-        path = builtin_dir() / f"{spec}.toml" if builtin else Path(spec).expanduser()
-        try:
-            return ModelScenario.from_file(path, spec if builtin else None)  # type: ignore[return-value]
-        except (KeyError, TypeError, AttributeError, OSError, ValueError):
-            raise err from None  # not a model scenario either: the loader's message stands
+    return load_scenario(spec)
 
 
 def _title(name: str) -> str:
@@ -803,6 +791,8 @@ class DescentLoop:
             max_steps=run.max_steps,
             grid_size=self.grid_size,
             model=model,
+            schedule=getattr(run, "schedule", None),
+            schedule_args=dict(getattr(run, "schedule_args", None) or {}),
             curvature_every=getattr(run, "curvature_every", 0),
         )
         self.post(RunStarted(info))
@@ -993,9 +983,6 @@ class DescentLoop:
     def _set_schedule(self, name: str | None, args: dict[str, Any]) -> None:
         """A fresh run with this schedule; a refused one leaves the run as it was."""
         scenario = self.scenario
-        if getattr(scenario, "is_model", False):
-            self.post(ScheduleChecked("a schedule is for a formula's run; a model has none yet"))
-            return
         try:
             scenario = scenario.with_overrides(schedule=name or "none", schedule_args=dict(args))
         except self._user_errors as err:

@@ -1,5 +1,5 @@
 """The controls: problem (or, for a model, data set, model, loss function and batch size),
-optimizer, learning rate, its schedule (a formula's run), its hyper-parameters, speed.
+optimizer, learning rate, its schedule, its hyper-parameters, speed.
 
 The panel only shows choices and says what the user did, with its own messages
 (:class:`Controls.LrSubmitted`, :class:`Controls.ProblemChosen`, …, in the style of davep's hike
@@ -230,22 +230,20 @@ class Controls(VerticalScroll):
         yield Label("learning rate (enter applies)")
         yield Input(placeholder="e.g. 0.1", id="lr", compact=True)
         yield Static("", id="lr-error", classes="error")
-        yield Label("lr schedule", classes="formula-only")
+        yield Label("lr schedule")
         yield GuardedSelect(
             [("none", NO_SCHEDULE)],
             id="schedule",
             value=NO_SCHEDULE,
             allow_blank=False,
             compact=True,
-            classes="formula-only",
         )
         yield Input(
             placeholder="its arguments, e.g. T_max=200",
             id="schedule-args",
             compact=True,
-            classes="formula-only",
         )
-        yield Static("", id="schedule-error", classes="error formula-only")
+        yield Static("", id="schedule-error", classes="error")
         yield VerticalScroll(id="hyper")
         yield Label("speed")
         yield GuardedSelect(
