@@ -152,6 +152,8 @@ class Watch:
         self.rank, self.world_size = _distributed()
         self.path = rank_path(path, self.rank)
         self.steps = 0  # optimizer steps seen
+        self._in_hook = False  # inside the step hook: a signal waits for its end
+        self._pending_signal: tuple[int, Any] | None = None
         self.recorded = 0  # step lines written
         self.closed = False
 
@@ -272,6 +274,18 @@ class Watch:
         self._taking = (step, present, stats, grads, stats.snapshot(), lrs)
 
     def _post_hook(self, optimizer, args, kwargs) -> None:
+        # A signal handled in the middle of this hook would write an end line counting a step
+        # whose record was never queued: it waits for the hook's end (microseconds).
+        self._in_hook = True
+        try:
+            self._record_step()
+        finally:
+            self._in_hook = False
+            pending, self._pending_signal = self._pending_signal, None
+            if pending is not None:
+                self._on_signal(*pending)
+
+    def _record_step(self) -> None:
         self.steps += 1
         taking, self._taking = self._taking, None
         if taking is None or self.closed:
@@ -470,6 +484,9 @@ class Watch:
             self.close("exit")
 
     def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._in_hook and os.getpid() == self._pid:
+            self._pending_signal = (signum, frame)
+            return
         previous = self._previous_handlers.get(signum)
         if os.getpid() != self._pid:
             # A forked child (a DataLoader worker): the file is the parent's, leave it alone.

@@ -437,3 +437,42 @@ def test_close_restores_signal_handlers_and_a_forked_child_leaves_the_file_alone
     lines = (tmp_path / "run.jsonl").read_text().splitlines()
     assert [json.loads(line).get("step") for line in lines[1:]] == [1, 2, None]
     assert json.loads(lines[-1])["reason"] == "closed"
+
+
+def test_a_signal_inside_the_step_hook_waits_for_the_steps_record(tmp_path, monkeypatch):
+    """SIGTERM handled between the step count and the step's record (the hook is Python, the
+    signal lands between bytecodes) must not end the file counting a step it never wrote."""
+    seen: list[tuple[int, int]] = []
+
+    def users_handler(signum, frame):  # a user's handler: the process goes on
+        seen.append((watcher.steps, watcher._chunks_pushed))
+
+    previous = signal.signal(signal.SIGTERM, users_handler)
+    try:
+        w = torch.zeros(3, requires_grad=True)
+        optimizer = torch.optim.SGD([w], lr=0.1)
+        watcher = gdtui.watch([("w", w)], optimizer, tmp_path / "run.jsonl")
+        watcher._chunks_pushed = 0
+        push = watcher._chunks.push
+
+        def counted_push(*args):
+            watcher._chunks_pushed += 1
+            return push(*args)
+
+        monkeypatch.setattr(watcher._chunks, "push", counted_push)
+        original = watcher._record_step
+
+        def step_then_signal():
+            # The signal arrives inside the hook, before the step is counted and queued.
+            signal.raise_signal(signal.SIGTERM)
+            original()
+
+        monkeypatch.setattr(watcher, "_record_step", step_then_signal)
+        ((w - 1) ** 2).sum().backward()
+        optimizer.step()
+        watcher.close()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [(1, 1)]  # the handler ran after step 1 was counted AND queued
+    record = read_records(tmp_path / "run.jsonl")
+    assert record.end["steps"] == 1 and list(record.step) == [1]
