@@ -14,6 +14,8 @@ SHOTS = [
     ("momentum-ravine", 60, (120, 40), [], "momentum-ravine-120x40.svg"),
     ("lr-too-large", 200, (120, 40), ["l"], "lr-too-large-diverged-120x40.svg"),
     ("himmelblau-four-minima", 40, (80, 24), [], "himmelblau-80x24.svg"),
+    ("edge-of-stability", 1000, (120, 40), [], "edge-of-stability-120x40.svg"),
+    ("momentum-ravine", 30, (120, 40), ["left_curly_bracket"], "rewound-120x40.svg"),
 ]
 # gdtui attach on the fixed record file of tests/data (a seeded watched run, fixed times).
 ATTACH_SHOTS = [
