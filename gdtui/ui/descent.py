@@ -43,6 +43,7 @@ from gdtui.ui.messages import (
     Surface,
     SurfaceReady,
 )
+from gdtui.ui.pacing import Pacer
 
 if TYPE_CHECKING:  # torch loads in the worker, after the first paint
     import numpy as np
@@ -138,7 +139,7 @@ class DescentLoop:
         self._last_publish = 0.0
         self._rate_mark: tuple[float, int] = (0.0, 0)
         self._rate: float | None = None
-        self._next_due = 0.0
+        self._pacer = Pacer()
         self._layers: ModelRecord | None = None  # the newest record with per-layer summaries
         self._landscape_kind: str | None = None  # a model's: "surface", "regions" or "slice"
         self._last_landscape = 0.0
@@ -189,11 +190,7 @@ class DescentLoop:
                 self.publish()
 
     def _wait_time(self) -> float:
-        if not self.playing:
-            return 0.5
-        if self.speed is None:
-            return 0.0
-        return max(0.0, self._next_due - time.perf_counter())
+        return self._pacer.wait(self.playing, self.speed)
 
     def _start(self) -> bool:
         try:
@@ -290,7 +287,7 @@ class DescentLoop:
                 self._configure({"init": init})
             case cmd.SetSpeed(speed):
                 self.speed = speed
-                self._next_due = time.perf_counter()
+                self._pacer.restart()
             case cmd.SetViewWidth(width):
                 self._set_view_width(width)
             case cmd.SetGrid(nx, ny):
@@ -618,7 +615,7 @@ class DescentLoop:
             return
         self.playing = True
         now = time.perf_counter()
-        self._next_due = now
+        self._pacer.restart(now)
         self._rate_mark = (now, self.run_obj.step_count)
         self._rate = None
         self.publish()
@@ -638,13 +635,7 @@ class DescentLoop:
                 if run.finished or time.perf_counter() >= deadline:
                     break
         else:
-            interval = 1.0 / self.speed
-            due = 0
-            while self._next_due <= now and due < 1000:
-                self._next_due += interval
-                due += 1
-            if self._next_due < now - 1.0:  # fell far behind: don't try to catch up
-                self._next_due = now + interval
+            due = self._pacer.due(now, self.speed)
             for _ in range(due):
                 if run.step() is None:
                     break
@@ -659,13 +650,7 @@ class DescentLoop:
         due = 1 << 30
         deadline = now + BATCH_SECONDS
         if self.speed is not None:
-            interval = 1.0 / self.speed
-            due = 0
-            while self._next_due <= now and due < 1000:
-                self._next_due += interval
-                due += 1
-            if self._next_due < now - 1.0:  # fell far behind: don't try to catch up
-                self._next_due = now + interval
+            due = self._pacer.due(now, self.speed)
         while due > 0 and not run.finished:
             for record in run.step():
                 if record.layers is not None:

@@ -28,6 +28,7 @@ from textual.message import Message
 
 from gdtui.ui import commands as cmd
 from gdtui.ui.messages import InternalError, Notice, Surface
+from gdtui.ui.pacing import Pacer
 
 if TYPE_CHECKING:  # torch loads in the worker
     import numpy as np
@@ -253,7 +254,7 @@ class RaceLoop:
         self.grid_size: tuple[int, int] | None = None
         self._user_errors: tuple[type[Exception], ...] = (ValueError,)
         self._last_publish = 0.0
-        self._next_due = 0.0
+        self._pacer = Pacer()
 
     def send(self, command: RaceCommand) -> None:
         """Queue a command for the loop (thread-safe, never blocks)."""
@@ -293,11 +294,7 @@ class RaceLoop:
                 self.publish()
 
     def _wait_time(self) -> float:
-        if not self.playing:
-            return 0.5
-        if self.speed is None:
-            return 0.0
-        return max(0.0, self._next_due - time.perf_counter())
+        return self._pacer.wait(self.playing, self.speed)
 
     def _start(self) -> bool:
         try:
@@ -355,7 +352,7 @@ class RaceLoop:
                 self.publish()
             case cmd.SetSpeed(speed):
                 self.speed = speed
-                self._next_due = time.perf_counter()
+                self._pacer.restart()
             case cmd.SetViewWidth(width):
                 width = max(8, int(width))
                 if width != self.view_width:
@@ -499,7 +496,7 @@ class RaceLoop:
             self.publish()
             return
         self.playing = True
-        self._next_due = time.perf_counter()
+        self._pacer.restart()
         self.publish()
 
     def _step_batch(self) -> None:
@@ -511,13 +508,7 @@ class RaceLoop:
                 for _ in range(8):
                     race.step()
         else:
-            interval = 1.0 / self.speed
-            due = 0
-            while self._next_due <= now and due < 1000:
-                self._next_due += interval
-                due += 1
-            if self._next_due < now - 1.0:  # fell far behind: don't try to catch up
-                self._next_due = now + interval
+            due = self._pacer.due(now, self.speed)
             race.run(due)
         if race.finished:
             self._stopped_check()
