@@ -324,12 +324,8 @@ class ModelRun:
     def set_lr(self, lr: float | str) -> float:
         """Change the learning rate of the running optimizer at once (no reset); return the
         rate in use. With a schedule the whole schedule is scaled, as :meth:`Run.set_lr` does."""
-        self._set_lr(parse_lr(lr))
+        schedules.set_rate(self.optimizer, self.scheduler, parse_lr(lr))
         return self.lr
-
-    # The same scaling of a schedule as a formula's run (one rule, not a copy).
-    _set_lr = Run._set_lr
-    _scale_schedule = Run._scale_schedule
 
     def extend(self, steps: int) -> None:
         """Allow ``steps`` more steps after a finished budget, so a paused run can go on."""

@@ -254,36 +254,7 @@ class Run:
         return self.lr
 
     def _set_lr(self, value: float) -> None:
-        if self.scheduler is None:
-            for group in self.optimizer.param_groups:
-                group["lr"] = value
-            return
-        now = self.lr
-        if now > 0:
-            self._scale_schedule(value / now)
-            for group in self.optimizer.param_groups:
-                group["lr"] = value
-        else:
-            base = getattr(self.scheduler, "base_lrs", None) or [
-                self.optimizer.param_groups[0].get("initial_lr", value)
-            ]
-            self._scale_schedule(value / base[0] if base[0] > 0 else 1.0)
-
-    def _scale_schedule(self, factor: float) -> None:
-        """Multiply every rate the scheduler works from by ``factor`` (see :meth:`set_lr`)."""
-        scheduler = self.scheduler
-        for group in self.optimizer.param_groups:
-            for key in ("lr", "initial_lr", "max_lr", "min_lr"):
-                if key in group:
-                    group[key] = group[key] * factor
-        for attr in ("base_lrs", "_last_lr", "min_lrs"):
-            values = getattr(scheduler, attr, None)
-            if isinstance(values, list):
-                setattr(scheduler, attr, [v * factor for v in values])
-        for attr in ("eta_min", "default_min_lr"):
-            value = getattr(scheduler, attr, None)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                setattr(scheduler, attr, value * factor)
+        schedules.set_rate(self.optimizer, self.scheduler, value)
 
     def _log(self, kind: str, args: tuple[Any, ...]) -> None:
         """Log a change of setting made after the current step, for replays."""

@@ -261,3 +261,40 @@ def step_scheduler(scheduler: Any, loss: float | None = None) -> float:
     else:
         scheduler.step()
     return float(scheduler.optimizer.param_groups[0]["lr"])
+
+
+def set_rate(optimizer: Any, scheduler: Any, value: float) -> None:
+    """Set the rate in use to ``value`` at once; with a ``scheduler`` the whole schedule is
+    scaled by the same factor (see :meth:`gdtui.engine.run.Run.set_lr`). One rule for a
+    formula's run and a model's."""
+    if scheduler is None:
+        for group in optimizer.param_groups:
+            group["lr"] = value
+        return
+    now = float(optimizer.param_groups[0]["lr"])
+    if now > 0:
+        scale_schedule(optimizer, scheduler, value / now)
+        for group in optimizer.param_groups:
+            group["lr"] = value
+    else:
+        base = getattr(scheduler, "base_lrs", None) or [
+            optimizer.param_groups[0].get("initial_lr", value)
+        ]
+        scale_schedule(optimizer, scheduler, value / base[0] if base[0] > 0 else 1.0)
+
+
+def scale_schedule(optimizer: Any, scheduler: Any, factor: float) -> None:
+    """Multiply every rate the scheduler works from by ``factor`` (its param groups' rates, its
+    base rates, one-cycle's peak and floor, cosine's ``eta_min``, plateau's floors)."""
+    for group in optimizer.param_groups:
+        for key in ("lr", "initial_lr", "max_lr", "min_lr"):
+            if key in group:
+                group[key] = group[key] * factor
+    for attr in ("base_lrs", "_last_lr", "min_lrs"):
+        values = getattr(scheduler, attr, None)
+        if isinstance(values, list):
+            setattr(scheduler, attr, [v * factor for v in values])
+    for attr in ("eta_min", "default_min_lr"):
+        value = getattr(scheduler, attr, None)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            setattr(scheduler, attr, value * factor)
