@@ -696,7 +696,10 @@ class RunRecorder:
 
     def write(self, record: Any) -> None:
         """Append one step's record; flush when the last flush is :data:`RECORD_FLUSH_S` old."""
-        row = record.to_dict(self.names)
+        self._append(record.to_dict(self.names))
+
+    def _append(self, row: dict[str, Any]) -> None:
+        """Write one record's row as a JSON line; flush when the last flush is old enough."""
         if row.get("layers"):
             from gdtui.report import clean_layers
 
@@ -848,17 +851,7 @@ class RaceRecorder(RunRecorder):
 
     def write(self, label: str, record: Any) -> None:  # type: ignore[override]
         """Append one step's record with its ``run`` label."""
-        row = self.race.record_dict(label, record)
-        if row.get("layers"):
-            from gdtui.report import clean_layers
-
-            row["layers"] = clean_layers(row["layers"])
-        self._write(json.dumps(row, allow_nan=False) + "\n")
-        self.count += 1
-        now = time.monotonic()
-        if now - self._flushed >= RECORD_FLUSH_S:
-            self.flush()
-            self._flushed = now
+        self._append(self.race.record_dict(label, record))
 
     def close(self, signum: int | None = None) -> None:
         """The end line: the signal that stopped the race, if any, and each run's status."""
