@@ -13,6 +13,7 @@ import pytest
 from gdtui.scenario import builtin_dir
 from gdtui.ui.app import GdtuiApp
 from gdtui.ui.screens.race import RaceScreen
+from gdtui.ui.widgets.race_paths import RacePaths
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -35,11 +36,24 @@ def race_before(name: str, steps: int):
         await until(lambda: app.main_screen.snapshot is not None)
         screen = RaceScreen(builtin_dir() / f"{name}.toml", initial_steps=steps, deterministic=True)
         await app.push_screen(screen)
-        await until(lambda: screen.drawn(steps))
-        screen.request_redraw()
-        await pilot.pause()
+        await settle(pilot, screen, steps)
 
     return run_before
+
+
+async def settle(pilot, screen: RaceScreen, steps: int) -> None:
+    """Draw until a redraw changes nothing: the first picture sets the table's height, which
+    moves the paths widget, whose landscape is then sampled again at its new size (a picture
+    taken between the two showed the old grid: CI failed 1 run in ~50)."""
+    paths = screen.query_one(RacePaths)
+    for _ in range(10):
+        await until(lambda: screen.drawn(steps))
+        grid = paths.grid_size()
+        screen.request_redraw()
+        await pilot.pause()
+        if paths.grid_size() == grid and screen.drawn(steps):
+            return
+    raise TimeoutError("the race screen did not settle")
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -64,9 +78,8 @@ def test_adding_a_contender_with_a_bad_rate(snap_compare, size) -> None:
         await race_before("adam-vs-sgd", 20)(pilot)
         screen = pilot.app.screen
         await pilot.press("a", "minus", "1")
-        await until(lambda: screen.add_error != "" and screen.drawn(20))  # the map re-sampled
-        screen.request_redraw()
-        await pilot.pause()
+        await until(lambda: screen.add_error != "")
+        await settle(pilot, screen, 20)  # the form took rows: the map is sampled again
 
     app = GdtuiApp("seed-example", deterministic=True)
     assert snap_compare(app, terminal_size=size, run_before=run_before)
