@@ -18,7 +18,7 @@ import torch
 from textual.widgets import Input, Select
 from waiting import settled, wait_until
 
-from gdtui.engine import Run
+from gdtui.engine import ModelRecord, ModelRun, Run
 from gdtui.engine.records import StepRecord
 from gdtui.scenario import Scenario, load_scenario
 from gdtui.ui.app import GdtuiApp
@@ -205,16 +205,58 @@ async def test_state_at_runs_in_the_worker_never_on_the_ui_thread(monkeypatch) -
     assert all(thread is not threading.main_thread() for thread in calls)
 
 
-async def test_a_model_run_refuses_to_rewind() -> None:
-    app = make_app("linear-regression", 5)
+def plain_model_records(scenario: str, steps: int) -> tuple[list[ModelRecord], ModelRun]:
+    """The records of a plain model run of ``scenario`` (no app, no rewind), and the run."""
+    run = load_scenario(scenario).build_run()
+    records = list(run.steps(steps))
+    assert len(records) == steps, run.reason
+    return records, run
+
+
+async def test_a_model_run_rewinds_to_the_exact_step_with_its_layers() -> None:
+    """Mini-batches of 32 on moons: step 50 as it was (its batch loss, and its own per-layer
+    summaries, which the live run only takes every 20th step); n then branches there and walks
+    the plain run's path bit for bit."""
+    original, plain = plain_model_records("full-batch-vs-sgd", 60)
+    app = make_app("full-batch-vs-sgd", 60)
     async with app.run_test(size=WIDE) as pilot:
         await settle(app)
+        assert original[49].layers is None  # not a summarised step live
+        await pilot.press("left_curly_bracket")
+        await rewound_at(app, 50)
+        screen = app.main_screen
+        record = screen.rewound.record
+        assert record.loss == original[49].loss and record.lr == original[49].lr
+        assert record.layers is not None and set(record.layers) == set(plain.layer_names)
+        await until(app, lambda: screen._layers().border_subtitle == "step 50")
+        assert "step 50 of 60 (rewound" in app.query_one(StatusLine).text
+        assert marker_cell(app)  # the ◆ on the batch-loss curve
+        old = app.loop.run_obj
         app.last_notice = None
-        await pilot.press("left_square_bracket")
-        await until(app, lambda: app.last_notice is not None)
-        assert app.last_notice == "rewind works on formula problems"
-        assert rewound_step(app) is None
-        assert "rewound" not in app.query_one(StatusLine).text
+        for _ in range(10):
+            await pilot.press("n")
+        await until(app, lambda: (s := screen.snapshot) is not None and s.step == 60)
+        assert app.last_notice == "branched from step 50"
+        branch = app.loop.run_obj
+        assert branch is not old and rewound_step(app) is None
+        assert [r["loss"] for r in branch.history.rows()] == [r.loss for r in original]
+        for a, b in zip(branch.params, plain.params, strict=True):
+            assert torch.equal(a, b)
+
+
+async def test_a_small_model_shows_its_point_as_it_was() -> None:
+    original, _ = plain_model_records("linear-regression", 12)
+    app = make_app("linear-regression", 12)
+    async with app.run_test(size=SMALL) as pilot:
+        await settle(app)
+        for _ in range(5):
+            await pilot.press("left_square_bracket")
+        await rewound_at(app, 7)
+        shown = app.main_screen.shown_snapshot()
+        assert shown.current == original[6].params
+        assert shown.record.grad == original[6].grad
+        assert shown.record.update == original[6].update
+        assert f"loss {num(original[6].loss)}" in app.query_one(BackpropPanel).text
 
 
 # -- branching ---------------------------------------------------------------------------------

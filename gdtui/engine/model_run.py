@@ -26,8 +26,10 @@ measurement, on those steps only); with ``curvature_every = 0`` no step waits fo
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
+from bisect import bisect_right
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +58,7 @@ from gdtui.engine.models import (
 )
 from gdtui.engine.optimizers import get_spec, make_optimizer, parse_lr
 from gdtui.engine.records import Status, StepRecord, finite_or_none, loss_divergence
+from gdtui.engine.rewind import Checkpoint, Checkpoints, restore_checkpoint, take_checkpoint
 from gdtui.engine.run import (
     DEFAULT_SCHEDULE_STEPS,
     GraphNode,
@@ -68,6 +71,9 @@ from gdtui.engine.run import (
 from gdtui.suggest import closest
 
 SMALL_MODEL = 8  # models with at most this many scalars keep the per-scalar record
+# What a model run's rewind checkpoints may hold (parameters and optimizer state, on the device):
+# a big model keeps fewer, further apart, and replays more steps to reach one.
+CHECKPOINT_BYTES = 256 << 20
 EPOCH_FIELDS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 # What the host knows of a step when it is taken: number, lr, epoch, summarised, λmax.
 _Meta = tuple[int, float, int | None, bool, float | None]
@@ -171,6 +177,14 @@ class ModelRun:
     measures it on demand. Each measurement starts from the last one's eigenvector, so a run's
     series converges in a few products per step; it never touches ``.grad``, the optimizer or a
     random generator, so the path is the same with or without it.
+
+    Rewind, as :class:`~gdtui.engine.Run`'s: every ``checkpoint_every`` steps a checkpoint of the
+    whole state (parameters, optimizer and scheduler state, the batch generator and the epoch's
+    batch order, torch's RNG), at most ``max_checkpoints`` of them and ``checkpoint_bytes`` in
+    all, thinned by powers of two; changes of rate are logged. :meth:`state_at` rebuilds any
+    recorded step's record by replay (a big model's with its per-layer summaries, whatever
+    ``layer_every``), and :meth:`branch` goes on from any step, with the same settings bit for
+    bit or with another rate, optimizer or hyper-parameters.
     """
 
     def __init__(
@@ -196,7 +210,17 @@ class ModelRun:
         schedule: str | None = None,
         schedule_args: Mapping[str, Any] | None = None,
         curvature_every: int = 0,
+        checkpoint_every: int = 128,
+        max_checkpoints: int = 64,
+        checkpoint_bytes: int = CHECKPOINT_BYTES,
     ) -> None:
+        # Every constructor argument but the data, the model and the loss, so a replay or a
+        # branch builds its twin (with a copy of the model).
+        self._config: dict[str, Any] = {
+            k: dict(v) if isinstance(v, Mapping) else v
+            for k, v in locals().items()
+            if k not in ("self", "dataset", "model", "loss", "__class__")
+        }
         if max_steps is not None:
             max_steps = _setting(settings.check_steps, max_steps, text=False)
         tolerance = _setting(settings.check_tolerance, tolerance, text=False)
@@ -290,6 +314,12 @@ class ModelRun:
         self._state_layout: list[tuple[str, list[torch.Tensor | None]]] | None = None
         self._explode_limit: float | None = None
         self._last_loss: torch.Tensor | None = None
+        # Rewind, as Run's: changes of setting (step, kind, args), applied after that step, and
+        # checkpoints of the whole state (parameters, optimizer and scheduler state, the batch
+        # generator and the epoch's batch order), taken before the step after their own.
+        self._events: list[tuple[int, str, tuple[Any, ...]]] = []
+        self._events_applied = 0
+        self._checkpoints = Checkpoints(checkpoint_every, max_checkpoints, checkpoint_bytes)
 
     # -- properties ----------------------------------------------------------------------------
 
@@ -324,8 +354,26 @@ class ModelRun:
     def set_lr(self, lr: float | str) -> float:
         """Change the learning rate of the running optimizer at once (no reset); return the
         rate in use. With a schedule the whole schedule is scaled, as :meth:`Run.set_lr` does."""
-        schedules.set_rate(self.optimizer, self.scheduler, parse_lr(lr))
+        value = parse_lr(lr)
+        self._set_lr(value)
+        self._log("lr", (value,))
         return self.lr
+
+    def _set_lr(self, value: float) -> None:
+        schedules.set_rate(self.optimizer, self.scheduler, value)
+
+    def _log(self, kind: str, args: tuple[Any, ...]) -> None:
+        """Log a change of setting made after the last step taken, for replays."""
+        self._events.append((self.taken, kind, args))
+        self._events_applied = len(self._events)
+
+    # Replaying a logged change is Run's rule (an lr, or a fresh optimizer).
+    _apply = Run._apply
+
+    def _replace_optimizer(self, name: str, lr: float, hyper: Mapping[str, Any]) -> None:
+        """A fresh optimizer (no state), as :meth:`Run._replace_optimizer` makes it."""
+        Run._replace_optimizer(self, name, lr, hyper)  # type: ignore[arg-type]
+        self._state_layout = None  # a small model's recorded state follows the new optimizer
 
     def extend(self, steps: int) -> None:
         """Allow ``steps`` more steps after a finished budget, so a paused run can go on."""
@@ -347,6 +395,8 @@ class ModelRun:
         return list(perm.split(self.batch_size))
 
     def _train_step(self) -> None:
+        if self._checkpoints.due(self.taken):  # the state after step `taken`, before the next
+            self._checkpoints.add(self._checkpoint())
         if self._batch_pos >= len(self._batches):
             self._batches = self.batch_order()
             self._batch_pos = 0
@@ -595,6 +645,94 @@ class ModelRun:
         for _ in self.steps(count):
             pass
         return self.last_record
+
+    # -- rewind and branch ---------------------------------------------------------------------
+
+    @property
+    def checkpoint_steps(self) -> tuple[int, ...]:
+        """The steps a checkpoint is held for (bounded, as :class:`Run`'s)."""
+        return self._checkpoints.steps
+
+    def _checkpoint(self) -> Checkpoint:
+        checkpoint = take_checkpoint(self)
+        checkpoint.step = self.taken  # on cuda the records may lag behind the steps taken
+        return checkpoint
+
+    def _twin(self) -> ModelRun:
+        """A run built with this one's settings, on a copy of the model (whose parameters a
+        checkpoint then overwrites)."""
+        config = {**self._config, "device": self.device, "dtype": self.dtype}
+        return ModelRun(self.dataset, copy.deepcopy(self.model), self.loss_fn, **config)
+
+    def _load(self, checkpoint: Checkpoint) -> None:
+        saved = checkpoint.run_state
+        if (saved["optimizer_name"], saved["hyper"]) != (self.optimizer_name, self.hyper):
+            self._replace_optimizer(saved["optimizer_name"], self.lr, saved["hyper"])
+        restore_checkpoint(self, checkpoint)
+        self._state_layout = None  # the optimizer's state tensors are new objects
+        self._eigenvector = None
+        if self.step_count != checkpoint.step:  # records were still in flight (cuda)
+            self.step_count = checkpoint.step
+            self.last_record = None
+
+    def _replay(self, k: int, *, history: bool, layers: bool = False) -> ModelRun:
+        """A new run in the exact state after step ``k`` of this one, its last record that
+        step's: the checkpoint before it, then the steps and changes of setting up to ``k``
+        again (at least one step, so the record is rebuilt too). ``layers``: every replayed
+        step carries its per-layer summaries (they read the step, never change it)."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k <= self.step_count:
+            raise RunError(f"step must be a whole number from 0 to {self.step_count}, got {k!r}")
+        twin = self._twin()
+        twin.max_steps = self.max_steps
+        start = 0
+        if self._checkpoints:
+            checkpoint = self._checkpoints.before(max(k - 1, 0))
+            twin._load(checkpoint)
+            start = checkpoint.step
+        twin._checkpoints = self._checkpoints.prefix(start)
+        if history:
+            twin.history = self.history.prefix(start)
+            twin.epochs = [r for r in self.epochs if r.step <= start]
+        cut = bisect_right([e[0] for e in self._events], k)
+        twin._events = list(self._events[:cut])
+        pending = twin._events[twin._events_applied :]
+        if layers:
+            twin.layer_every = 1
+            twin.tolerance = -1.0  # summaries on every step must not stop it early
+        i = 0
+        while True:
+            while i < len(pending) and pending[i][0] <= twin.taken:
+                twin._apply(*pending[i][1:])
+                i += 1
+            if twin.taken >= k:
+                break
+            twin._train_step()
+        twin._land(wait=True)
+        twin.layer_every, twin.tolerance = self.layer_every, self.tolerance
+        if twin.step_count != k:  # cannot happen: the same numbers went through before
+            raise RunError(f"replay stopped at step {twin.step_count}: {twin.reason}")
+        return twin
+
+    def state_at(self, k: int) -> ModelRecord:
+        """The record of step ``k`` (1 … ``step_count``) as it was, rebuilt by replay from the
+        nearest checkpoint on a scratch copy (this run and torch's global RNG are left as they
+        were). A big model's record carries its per-layer summaries whatever ``layer_every``."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.step_count:
+            raise RunError(f"step must be a whole number from 1 to {self.step_count}, got {k!r}")
+        last = self.last_record
+        if k == self.step_count and last is not None and (self.small or last.layers):
+            return last
+        with torch.random.fork_rng(devices=[]):
+            twin = self._replay(k, history=False, layers=not self.small)
+        record = twin.last_record
+        assert record is not None
+        record.status, record.reason = Status.RUNNING, None
+        if not self.curvature_every or k % self.curvature_every:
+            record.lambda_max = None
+        return record
+
+    # A branch is Run's: replay to step k, then the changed setting (lr, optimizer, hyper).
+    branch = Run.branch
 
     # -- curvature -----------------------------------------------------------------------------
 

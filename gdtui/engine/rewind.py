@@ -10,7 +10,9 @@ next steps are the original ones bit for bit: the same numbers go through the sa
 :class:`Checkpoints` keeps one every ``every`` steps, at most ``capacity`` of them: when full,
 the spacing doubles and the checkpoints off the new grid are dropped (like :class:`History`'s
 stride), so a run of any length holds at most ``capacity`` and replays at most one spacing of
-steps to reach any step. Step 0 (the start) is always kept.
+steps to reach any step. Step 0 (the start) is always kept. With ``max_bytes`` the capacity also
+shrinks so that the checkpoints held fit in that many bytes (a big model's parameters and
+optimizer state), never below two.
 
 The functions take a run by duck typing (``params``, ``optimizer``, ``step_count``, ``status``,
 ``reason``, ``last_record``, optional ``scheduler`` and generators), so a model run can use them.
@@ -106,16 +108,34 @@ def restore_checkpoint(run: Any, checkpoint: Checkpoint, *, global_rng: bool = T
         run._state_dicts = None  # the optimizer's per-parameter state dicts are new objects
 
 
-class Checkpoints:
-    """At most ``capacity`` checkpoints, every ``every`` steps, thinned by powers of two."""
+def checkpoint_nbytes(checkpoint: Checkpoint) -> int:
+    """The bytes of a checkpoint's tensors: parameters, optimizer and scheduler state."""
 
-    def __init__(self, every: int = 128, capacity: int = 64) -> None:
+    def walk(value: Any) -> int:
+        if isinstance(value, torch.Tensor):
+            return value.nbytes
+        if isinstance(value, dict):
+            return sum(walk(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return sum(walk(v) for v in value)
+        return 0
+
+    return walk(checkpoint.params) + walk(checkpoint.optimizer) + walk(checkpoint.scheduler)
+
+
+class Checkpoints:
+    """At most ``capacity`` checkpoints (and ``max_bytes``), every ``every`` steps, thinned by
+    powers of two."""
+
+    def __init__(self, every: int = 128, capacity: int = 64, max_bytes: int | None = None) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"checkpoint_every must be a whole number ≥ 1, got {every!r}")
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 2:
             raise ValueError(f"max_checkpoints must be a whole number ≥ 2, got {capacity!r}")
         self.every = every
         self.capacity = capacity
+        self.max_capacity = capacity
+        self.max_bytes = max_bytes
         self.spacing = every
         self._items: list[Checkpoint] = []
 
@@ -134,6 +154,9 @@ class Checkpoints:
 
     def add(self, checkpoint: Checkpoint) -> None:
         """Keep ``checkpoint``; past capacity, double the spacing and drop those off the grid."""
+        if self.max_bytes is not None:  # the largest so far sets how many fit
+            size = max(checkpoint_nbytes(checkpoint), 1)
+            self.capacity = max(2, min(self.capacity, self.max_capacity, self.max_bytes // size))
         self._items.append(checkpoint)
         while len(self._items) > self.capacity:
             self.spacing *= 2
@@ -148,7 +171,8 @@ class Checkpoints:
 
     def prefix(self, step: int) -> Checkpoints:
         """A copy holding the checkpoints up to ``step`` (they are never changed, so shared)."""
-        out = Checkpoints(self.every, self.capacity)
+        out = Checkpoints(self.every, self.max_capacity, self.max_bytes)
+        out.capacity = self.capacity
         out.spacing = self.spacing
         out._items = [c for c in self._items if c.step <= step]
         return out

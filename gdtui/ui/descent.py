@@ -141,6 +141,7 @@ class DescentLoop:
         self._rate: float | None = None
         self._pacer = Pacer()
         self._layers: ModelRecord | None = None  # the newest record with per-layer summaries
+        self._rewound_layers: ModelRecord | None = None  # the last step rewound to, with them
         self._landscape_kind: str | None = None  # a model's: "surface", "regions" or "slice"
         self._last_landscape = 0.0
         self._slice_size = SLICE_SIZE
@@ -515,11 +516,11 @@ class DescentLoop:
         return int(self.run_obj.step_count) if self.run_obj is not None else 0
 
     def _rewind(self, step: int) -> None:
-        """Pause and send step ``step``'s record as it was (``Run.state_at``: rebuilt here, in
-        the worker, from the nearest checkpoint); at or past the live end, back to it."""
+        """Pause and send step ``step``'s record as it was (``state_at``: rebuilt here, in the
+        worker, from the nearest checkpoint; a model's with its per-layer summaries); at or past
+        the live end, back to it."""
         run = self.run_obj
-        if self._landscape_kind is not None or not hasattr(run, "state_at"):
-            self.post(Notice("rewind works on formula problems", "warning"))
+        if run is None:
             return
         total = run.step_count
         if total < 2:
@@ -534,7 +535,11 @@ class DescentLoop:
         record = run.state_at(step)
         self.rewound = step
         record = dataclasses.replace(record, state=dict(record.state))
-        self.post(Rewound(self.generation, step, total, record))
+        layers = None
+        if getattr(record, "layers", None) is not None:
+            self._rewound_layers = record  # a branch from here starts with these summaries
+            layers = self._layer_table(record)
+        self.post(Rewound(self.generation, step, total, record, layers))
 
     def _live_end(self) -> None:
         if self.rewound is None:
@@ -577,6 +582,9 @@ class DescentLoop:
         self.rewound = None
         self.playing = False
         self._rate = None
+        if self._landscape_kind is not None:  # a model: the summaries of the branch's step
+            shown = self._rewound_layers
+            self._layers = shown if shown is not None and shown.step == step else None
         # Later resets keep the branch's settings, as they keep a changed rate.
         self.scenario = dataclasses.replace(scenario, lr=branch.lr)
         self.generation += 1
@@ -595,6 +603,7 @@ class DescentLoop:
         self.post(RunStarted(self._info))
         self.post(Notice(f"branched from step {step}"))
         self.publish()
+        self._publish_landscape(slice_too=True)  # a model's, at the branch's parameters
 
     # -- stepping ----------------------------------------------------------------------------------
 
@@ -689,6 +698,7 @@ class DescentLoop:
         self._layers = None
         self._landscape_kind = None
         self.rewound = None
+        self._rewound_layers = None
         self._measured = []
         self._lr_varied = False
         if getattr(scenario, "is_model", False):
@@ -780,6 +790,7 @@ class DescentLoop:
             schedule_args=dict(getattr(run, "schedule_args", None) or {}),
             curvature_every=getattr(run, "curvature_every", 0),
         )
+        self._info = info
         self.post(RunStarted(info))
 
     def _compute_landscape(self) -> None:
@@ -836,12 +847,14 @@ class DescentLoop:
             index = np.append(index, n - 1)
         return EpochCurves(**{key: curves[key][index] for key in EpochCurves.__dataclass_fields__})
 
-    def _layer_table(self) -> np.ndarray | None:
+    def _layer_table(self, record: ModelRecord | None = None) -> np.ndarray | None:
+        """A record's per-layer summaries as rows (by default the newest that has them)."""
         import numpy as np
 
         from gdtui.engine.layer_stats import SUMMARY_FIELDS
 
-        record = self._layers
+        if record is None:
+            record = self._layers
         if record is None or record.layers is None:
             return None
         return np.array(

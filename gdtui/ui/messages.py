@@ -406,14 +406,16 @@ class Rewound(Message):
     """The run is shown as it was after ``step`` of ``total`` (paused, scrubbed back), or at its
     live end again (``step`` and ``record`` None); replaceable.
 
-    ``record`` is that step's own record, rebuilt in the worker (``Run.state_at``): a copy, safe
-    to read on the UI thread.
+    ``record`` is that step's own record, rebuilt in the worker (``Run.state_at`` or
+    ``ModelRun.state_at``): a copy, safe to read on the UI thread. ``layers``: a big model's
+    per-layer summaries of that step, rows as :attr:`Snapshot.layers` (None for the others).
     """
 
     generation: int
     step: int | None
     total: int
     record: StepRecord | None
+    layers: np.ndarray | None = None
 
     def can_replace(self, message: Message) -> bool:
         """A newer position makes an older one pointless."""

@@ -401,7 +401,8 @@ class MainScreen(Screen[None]):
 
         model = info.model
         assert model is not None
-        self._loss().show_series(self._model_series(snapshot), title="loss", rates=snapshot.rates)
+        series = [*self._model_series(snapshot), *self._step_marker()]
+        self._loss().show_series(series, title="loss", rates=snapshot.rates)
         landscape = self._landscape()
         view = self.model_view
         if landscape.display and view is None:
@@ -440,8 +441,12 @@ class MainScreen(Screen[None]):
         if snapshot is None or rewound is None or rewound.record is None:
             return snapshot
         record = rewound.record
+        layers = {}
+        if rewound.layers is not None:  # a big model: that step's own per-layer summaries
+            layers = {"layers": rewound.layers, "layers_step": record.step}
         return dataclasses.replace(
             snapshot,
+            **layers,
             step=record.step,
             status="running",
             reason=None,
