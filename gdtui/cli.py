@@ -1102,8 +1102,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if app.startup_error:
         raise UsageError(app.startup_error)
     if app.internal_error:
+        kind = "error" if app.internal_error_is_fault else "internal error"
         print(
-            f"gdtui: internal error: {visible(app.internal_error, MESSAGE_LIMIT)} "
+            f"gdtui: {kind}: {visible(app.internal_error, MESSAGE_LIMIT)} "
             f"(traceback written to {visible(log, 300)})",
             file=sys.stderr,
         )

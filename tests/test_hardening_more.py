@@ -29,7 +29,7 @@ from gdtui.engine.data import DataError, load_data
 from gdtui.engine.run import Run
 from gdtui.faults import device_fault
 from gdtui.recordfile import RecordFile, RecordFileError, follow, format_attach, read_records
-from gdtui.scenario import ScenarioError
+from gdtui.scenario import Scenario, ScenarioError
 from gdtui.ui.app import GdtuiApp
 from gdtui.ui.descent import _load
 from gdtui.ui.screens.open_scenario import OpenScenarioScreen
@@ -595,6 +595,45 @@ async def test_app_device_fault_while_playing_pauses_and_keeps_the_run(
         await wait_until(app, lambda: not app.main_screen.snapshot.playing, timeout=10)
         assert app.main_screen.snapshot.step == 5  # the steps before the fault are kept
         assert app.return_code is None
+
+
+async def test_app_device_fault_at_start_is_named_not_called_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of memory while the first run is built: exit 1, and the line `gdtui launch` prints
+    is the fault's (``error: out of memory on cuda: …``), not "internal error"."""
+
+    def no_memory(self: Any, **kw: Any) -> Any:
+        raise OOM
+
+    monkeypatch.setattr(Scenario, "build_run", no_memory)
+    app = GdtuiApp("seed-example", deterministic=True, log_path=tmp_path / "gdtui.log")
+    async with app.run_test(size=WIDE):
+        await wait_until(app, lambda: app.return_code is not None, timeout=30)
+    assert app.return_code == 1
+    assert app.internal_error == device_fault(OOM)
+    assert app.internal_error_is_fault is True
+
+
+async def test_race_device_fault_is_named_and_the_race_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gdtui.engine.race import Race
+    from gdtui.scenario import builtin_dir
+    from gdtui.ui.screens.race import RaceScreen
+
+    app = GdtuiApp("seed-example", deterministic=True, export_dir=tmp_path)
+    async with app.run_test(size=WIDE) as pilot:
+        await settled(app)
+        screen = RaceScreen(builtin_dir() / "adam-vs-sgd.toml", initial_steps=3, deterministic=True)
+        await app.push_screen(screen)
+        await wait_until(app, lambda: screen.drawn(3), timeout=30)
+        monkeypatch.setattr(Race, "step", lambda self: (_ for _ in ()).throw(OOM))
+        app.last_notice = None
+        await pilot.press("n")
+        await wait_until(app, lambda: app.last_notice is not None, timeout=10)
+        assert app.last_notice == device_fault(OOM)
+        assert app.return_code is None and screen.snapshot.step == 3
 
 
 # -- 5. escapes from files on the app's and the CLI's surfaces ---------------------------------

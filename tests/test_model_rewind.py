@@ -31,7 +31,9 @@ def moons_run(optimizer: str = "adam", batch_size: int | str = 16, **kw) -> Mode
         "checkpoint_every": 8,
         **kw,
     }
-    return ModelRun(data, model, Loss("cross_entropy", "classification", 2), optimizer, 0.05, **settings)
+    return ModelRun(
+        data, model, Loss("cross_entropy", "classification", 2), optimizer, 0.05, **settings
+    )
 
 
 def tiny_run(**kw) -> ModelRun:

@@ -206,6 +206,7 @@ class GdtuiApp(App[int]):
         self.startup_error: str | None = None
         """Why the command line's scenario could not be used (the app exits with code 2)."""
         self.internal_error: str | None = None
+        self.internal_error_is_fault = False  # a device fault (out of memory …), not a bug
         """One line about a bug that stopped the app (exit code 1; the log has the traceback)."""
         self.last_notice: str | None = None
         self.stopped_by_signal: int | None = None
@@ -365,6 +366,7 @@ class GdtuiApp(App[int]):
         self.notify_line(f"{message.summary}{where}", "error")
         if message.fatal:
             self.internal_error = message.summary
+            self.internal_error_is_fault = message.fault
             self.exit(return_code=1)
 
     def log_note(self, text: str, *, error: bool = False) -> None:

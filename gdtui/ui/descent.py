@@ -11,14 +11,12 @@ from __future__ import annotations
 import dataclasses
 import queue
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from gdtui.faults import device_fault
 from gdtui.ui import commands as cmd
 from gdtui.ui.commands import Command
 from gdtui.ui.messages import (
@@ -308,10 +306,8 @@ class DescentLoop:
         The run is paused and kept as it was.
         """
         self.playing = False
-        trace = "".join(traceback.format_exception(err))
         # Out of memory or a device error: name the fault and the way out, not "a bug".
-        summary = device_fault(err) or f"{what}: {one_line(err)}"
-        self.post(InternalError(summary, trace, fatal))
+        self.post(InternalError.of(err, f"{what}: {one_line(err)}", fatal=fatal))
 
     def _show_paused(self) -> None:
         """After a fault while playing: the screen shows the run paused at its last step."""

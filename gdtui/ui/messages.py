@@ -328,14 +328,29 @@ class StartupFailed(Message):
 
 @dataclass
 class InternalError(Message):
-    """A bug in the worker: one line for the user, the traceback for the log.
+    """A bug in the worker, or a fault of the machine (out of memory, a device error): one line
+    for the user, the traceback for the log.
 
-    ``fatal`` when the worker could not start at all (the app exits with code 1).
+    ``fatal`` when the worker could not start at all (the app exits with code 1). ``fault`` when
+    the summary is a device fault's line (:func:`gdtui.faults.device_fault`), not a bug's.
     """
 
     summary: str
     traceback: str
     fatal: bool = False
+    fault: bool = False
+
+    @classmethod
+    def of(cls, err: BaseException, bug: str, *, fatal: bool = False) -> InternalError:
+        """The message for ``err``: a device fault's own line, or else ``bug`` (the one line
+        that says what failed); the traceback either way."""
+        from traceback import format_exception
+
+        from gdtui.faults import device_fault
+
+        fault = device_fault(err)
+        trace = "".join(format_exception(err))
+        return cls(fault or bug, trace, fatal, fault is not None)
 
 
 # -- gdtui attach: the record-file follower (gdtui/ui/screens/attach.py) ------------------------

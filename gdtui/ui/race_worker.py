@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import queue
 import time
-import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -379,8 +378,8 @@ class RaceLoop:
 
     def _bug(self, err: Exception, what: str) -> None:
         self.playing = False
-        trace = "".join(traceback.format_exception(err))
-        self.post(InternalError(f"{what}: {type(err).__name__}: {_one_line(err)}", trace))
+        # Out of memory or a device error: named, not called a bug.
+        self.post(InternalError.of(err, f"{what}: {type(err).__name__}: {_one_line(err)}"))
 
     # -- building --------------------------------------------------------------------------------
 

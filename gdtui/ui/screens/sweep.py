@@ -12,7 +12,6 @@ posts :class:`SweepScreen.LrChosen` to the app, which sets the main run's learni
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -311,9 +310,11 @@ class SweepScreen(Screen[None]):
             self.post_message(self.Finished(number, result, problem.min_value))
 
     def _report_bug(self, number: int, err: Exception) -> None:
-        summary = f"the sweep failed: {type(err).__name__}: {str(err).strip()[:200]}"
-        self.post_message(self.Failed(number, summary))
-        self.app.post_message(InternalError(summary, "".join(traceback.format_exception(err))))
+        # Out of memory or a device error: named, not called a bug.
+        bug = f"the sweep failed: {type(err).__name__}: {str(err).strip()[:200]}"
+        message = InternalError.of(err, bug)
+        self.post_message(self.Failed(number, message.summary))
+        self.app.post_message(message)
 
     def on_sweep_screen_progressed(self, message: Progressed) -> None:
         """Move the progress bar."""
