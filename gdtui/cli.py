@@ -761,6 +761,7 @@ def run_race(args: argparse.Namespace, scenario: Any, record_path: Path | None) 
     # As in cmd_run, each run's newest record is held back until its next one (or the end):
     # a run that stops on its next step gives the record already taken its final status.
     held: dict[str, Any] = {}
+    fault: Exception | None = None
     stop = _SignalFlag()
 
     def emit(label: str, record: Any) -> None:
@@ -790,10 +791,19 @@ def run_race(args: argparse.Namespace, scenario: Any, record_path: Path | None) 
                         held[label] = record
             for label, record in held.items():
                 emit(label, record)
+            held = {}
+    except Exception as err:
+        # A fault inside a round (CUDA out of memory): every completed step is still written,
+        # then main() says what happened in one line (exit 1).
+        fault = err
+        if not isinstance(err, OSError):
+            for label, record in held.items():
+                emit(label, record)
+        raise
     finally:
         writer.close()
         if recorder is not None:
-            recorder.close(stop.signum)
+            recorder.close(stop.signum, error=fault)
     if stop.signum is not None:
         raise KeyboardInterrupt if stop.signum == signal.SIGINT else Stopped(stop.signum)
     elapsed = time.perf_counter() - start
@@ -853,9 +863,10 @@ class RaceRecorder(RunRecorder):
         """Append one step's record with its ``run`` label."""
         self._append(self.race.record_dict(label, record))
 
-    def close(self, signum: int | None = None) -> None:
-        """The end line: the signal that stopped the race, if any, and each run's status."""
-        end = {
+    def close(self, signum: int | None = None, error: BaseException | None = None) -> None:
+        """The end line: the signal or the fault that stopped the race, if any, and each run's
+        status."""
+        end: dict[str, Any] = {
             "end": True,
             "steps": self.count,
             "signal": None if signum is None else signal.Signals(signum).name,
@@ -869,6 +880,8 @@ class RaceRecorder(RunRecorder):
                 for label, run in self.race
             ],
         }
+        if error is not None:
+            end["error"] = type(error).__name__
         try:
             self._write(json.dumps(end, allow_nan=False) + "\n")
             self.flush()

@@ -546,6 +546,30 @@ def test_run_device_fault_is_one_line_exit_1_and_valid_json(
     assert lines[-1]["end"] is True and lines[-1]["error"] == type(err).__name__
 
 
+def test_race_device_fault_keeps_every_completed_round(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Out of memory in the 4th round of a 4-run race: the 3 rounds before are all written
+    (valid JSON, and the record file ends with the fault), one line, exit 1."""
+    monkeypatch.setattr(Run, "step", failing_step(OOM, after=3))
+    log, record = tmp_path / "gdtui.log", tmp_path / "race.jsonl"
+    code, out, stderr = gdtui(
+        capsys, "run", "adam-vs-sgd", "--steps", "10", "--format", "json",
+        "--log", str(log), "--record", str(record),
+    )  # fmt: skip
+    assert code == 1
+    assert stderr.startswith("gdtui: error: out of memory on cuda: ") and stderr.count("\n") == 1
+    steps = json.loads(out)
+    labels = {s["run"] for s in steps}
+    assert len(labels) == 4
+    assert sorted((s["run"], s["step"]) for s in steps) == sorted(
+        (label, k) for label in labels for k in (1, 2, 3)
+    )
+    lines = [json.loads(x) for x in record.read_text().splitlines()]
+    assert len(lines[1:-1]) == 12
+    assert lines[-1]["end"] is True and lines[-1]["error"] == "OutOfMemoryError"
+
+
 def test_a_bug_is_still_called_an_internal_error(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
