@@ -303,3 +303,14 @@ def test_bad_branch_settings_are_one_line_errors_and_leave_the_run(kwargs, error
         run.branch(20, **kwargs)
     assert error in str(err.value) and "\n" not in str(err.value)
     assert run.step_count == 50 and run.current == records[-1].params
+
+
+def test_optimizer_at_names_the_optimizer_that_took_each_step() -> None:
+    run = Run(get_problem("booth"), "momentum", 0.01, {"momentum": 0.5})
+    run.run(10)
+    adam = run.branch(6, optimizer="adam", hyper={"betas": (0.8, 0.9)})
+    adam.run(4)
+    assert adam.optimizer_at(6) == ("momentum", {"momentum": 0.5})
+    assert adam.optimizer_at(7) == ("adam", {"betas": (0.8, 0.9)})
+    assert adam.branch(8, optimizer="sgd").optimizer_at(9) == ("sgd", {})
+    assert run.optimizer_at(10) == ("momentum", {"momentum": 0.5})

@@ -353,6 +353,20 @@ async def test_another_optimizer_while_rewound_branches_from_that_step() -> None
             await pilot.press("n")
         await until(app, lambda: app.main_screen.snapshot.step == 25)
         branched = run_records(app.loop.run_obj, 25)
+        # Scrubbed back before the branch, the panels name the optimizer that took that step;
+        # after it, the new one.
+        for _ in range(10):
+            await pilot.press("left_square_bracket")
+        await rewound_at(app, 15)
+        screen = app.main_screen
+        await until(app, lambda: "momentum" in app.query_one(OptimizerPanel).text)
+        assert screen.shown_info().optimizer == "momentum"
+        assert screen.shown_info().torch_name == "torch.optim.SGD"
+        assert "momentum" in app.query_one(StatusLine).text
+        for _ in range(8):
+            await pilot.press("right_square_bracket")
+        await rewound_at(app, 23)
+        assert screen.shown_info().optimizer == "adam"
 
     # Momentum for 20 steps, then a fresh Adam (no state) at the rate in use, 0.02.
     problem = load_scenario("momentum-ravine").problem()

@@ -733,6 +733,7 @@ class ModelRun:
 
     # A branch is Run's: replay to step k, then the changed setting (lr, optimizer, hyper).
     branch = Run.branch
+    optimizer_at = Run.optimizer_at
 
     # -- curvature -----------------------------------------------------------------------------
 

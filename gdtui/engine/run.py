@@ -495,6 +495,17 @@ class Run:
             twin.reason = f"finished the budget of {budget} step{'s' if budget != 1 else ''}"
         return twin
 
+    def optimizer_at(self, k: int) -> tuple[str, dict[str, Any]]:
+        """The optimizer (its name and hyper-parameters) that took step ``k``: the one this run
+        was built with, or the last one a branch put in its place before that step."""
+        name, hyper = get_spec(self._config["optimizer"]).name, dict(self._config["hyper"] or {})
+        for step, kind, args in self._events:
+            if step >= k:
+                break
+            if kind == "optimizer":
+                name, hyper = args[0], dict(args[2])
+        return name, hyper
+
     def state_at(self, k: int) -> StepRecord:
         """The record of step ``k`` (1 … ``step_count``): from the history where it holds that
         step exactly, else replayed from the nearest checkpoint on a scratch copy (this run and

@@ -535,7 +535,20 @@ class DescentLoop:
         if getattr(record, "layers", None) is not None:
             self._rewound_layers = record  # a branch from here starts with these summaries
             layers = self._layer_table(record)
-        self.post(Rewound(self.generation, step, total, record, layers))
+        self.post(Rewound(self.generation, step, total, record, layers, self._info_at(step)))
+
+    def _info_at(self, step: int) -> RunInfo | None:
+        """The run's facts with the optimizer that took ``step``, where a branch has put
+        another in its place since (None: the same as now)."""
+        from gdtui.engine.optimizers import get_spec
+
+        info = self._info
+        name, hyper = self.run_obj.optimizer_at(step)
+        if info is None or name == info.optimizer and {**info.hyper, **hyper} == info.hyper:
+            return None
+        spec = get_spec(name)
+        full = {**spec.hyperparameters(), **hyper}
+        return dataclasses.replace(info, optimizer=name, torch_name=spec.torch_name, hyper=full)
 
     def _live_end(self) -> None:
         if self.rewound is None:

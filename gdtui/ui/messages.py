@@ -431,6 +431,9 @@ class Rewound(Message):
     total: int
     record: StepRecord | None
     layers: np.ndarray | None = None
+    info: RunInfo | None = None
+    """The run's facts as they were at that step, where a branch has changed them since (another
+    optimizer took the later steps); None when they are the run's facts now."""
 
     def can_replace(self, message: Message) -> bool:
         """A newer position makes an older one pointless."""

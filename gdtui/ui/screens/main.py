@@ -357,7 +357,7 @@ class MainScreen(Screen[None]):
 
     def redraw(self) -> None:
         """Draw the newest snapshot in every widget (a step shown as it was, when rewound)."""
-        info, snapshot = self.info, self.shown_snapshot()
+        info, snapshot = self.shown_info(), self.shown_snapshot()
         rewound_of = self.rewound.total if self.rewound is not None else None
         self.query_one(StatusLine).show(info, snapshot, rewound_of=rewound_of)
         self.query_one(BackpropPanel).show(info, snapshot)
@@ -433,6 +433,13 @@ class MainScreen(Screen[None]):
             subtitle = f"step {snapshot.layers_step}" if snapshot.layers_step else "no step yet"
             if panel.border_subtitle != subtitle:  # setting it repaints the whole border
                 panel.border_subtitle = subtitle
+
+    def shown_info(self) -> RunInfo | None:
+        """The run's facts as the step shown had them (the optimizer that took it)."""
+        rewound = self.rewound
+        if rewound is not None and rewound.info is not None:
+            return rewound.info
+        return self.info
 
     def shown_snapshot(self) -> Snapshot | None:
         """What the widgets draw: the newest snapshot, or, when rewound, the step shown as it
