@@ -544,7 +544,7 @@ class DescentLoop:
 
         info = self._info
         name, hyper = self.run_obj.optimizer_at(step)
-        if info is None or name == info.optimizer and {**info.hyper, **hyper} == info.hyper:
+        if info is None or (name == info.optimizer and {**info.hyper, **hyper} == info.hyper):
             return None
         spec = get_spec(name)
         full = {**spec.hyperparameters(), **hyper}
