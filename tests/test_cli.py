@@ -937,6 +937,7 @@ class _FakeApp:
     made: list[dict] = []
     startup_error = None
     internal_error: str | None = None
+    internal_error_is_fault = False
     stopped_by_signal: int | None = None
     return_code = 0
 

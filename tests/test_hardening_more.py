@@ -729,15 +729,18 @@ async def test_sweep_screen_title_shows_a_scenario_name_visibly(tmp_path: Path) 
         assert f"e{PWNED_SHOWN}" in title and not has_controls(title)
 
 
+@pytest.mark.parametrize("fault", [False, True], ids=["bug", "device-fault"])
 def test_launch_internal_error_line_is_visible(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fault: bool
 ) -> None:
-    """The line ``gdtui launch`` prints after a fatal bug quotes the error visibly."""
+    """The line ``gdtui launch`` prints after a fatal bug quotes the error visibly; a device
+    fault at start is called an error, not an internal one."""
 
     class FakeApp:
         stopped_by_signal = None
         startup_error = None
         internal_error = f"gdtui could not start: KeyError: '{PWNED}'"
+        internal_error_is_fault = fault
         return_code = 1
 
         def __init__(self, **kwargs: Any) -> None:
@@ -754,8 +757,9 @@ def test_launch_internal_error_line_is_visible(
     log = tmp_path / "gdtui.log"
     code, _, err = gdtui(capsys, "launch", "--log", str(log))
     assert code == 1
+    kind = "error" if fault else "internal error"
     assert err == (
-        f"gdtui: internal error: gdtui could not start: KeyError: '{PWNED_SHOWN}' "
+        f"gdtui: {kind}: gdtui could not start: KeyError: '{PWNED_SHOWN}' "
         f"(traceback written to {log})\n"
     )
 
