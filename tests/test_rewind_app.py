@@ -13,12 +13,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from textual.widgets import Input, Select
 from waiting import settled, wait_until
 
-from gdtui.engine import ModelRecord, ModelRun, Run
+from gdtui.engine import ModelRecord, ModelRun, Run, decision_regions
 from gdtui.engine.records import StepRecord
 from gdtui.scenario import Scenario, load_scenario
 from gdtui.ui.app import GdtuiApp
@@ -230,7 +231,23 @@ async def test_a_model_run_rewinds_to_the_exact_step_with_its_layers() -> None:
         assert record.layers is not None and set(record.layers) == set(plain.layer_names)
         await until(app, lambda: screen._layers().border_subtitle == "step 50")
         assert "step 50 of 60 (rewound" in app.query_one(StatusLine).text
+        # The decision regions as the model drew them at step 50 (a plain run stopped there).
+        await until(app, lambda: screen.model_view is not None and screen.model_view.step == 50)
+        regions = screen.model_view.regions
+        at_50 = load_scenario("full-batch-vs-sgd").build_run()
+        at_50.run(50)
+        expected = decision_regions(at_50, size=len(regions.xs))
+        assert np.array_equal(regions.label, expected.label)
+        assert np.array_equal(regions.probability, expected.probability)
+        assert not np.array_equal(
+            regions.probability, decision_regions(plain, len(regions.xs)).probability
+        )
         assert marker_cell(app)  # the ◆ on the batch-loss curve
+        # esc: the live end, and the live model's regions again.
+        await pilot.press("escape")
+        await until(app, lambda: rewound_step(app) is None and screen.model_view.step == 60)
+        await pilot.press("left_curly_bracket")
+        await rewound_at(app, 50)
         old = app.loop.run_obj
         app.last_notice = None
         for _ in range(10):

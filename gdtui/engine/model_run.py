@@ -722,14 +722,21 @@ class ModelRun:
         last = self.last_record
         if k == self.step_count and last is not None and (self.small or last.layers):
             return last
-        with torch.random.fork_rng(devices=[]):
-            twin = self._replay(k, history=False, layers=not self.small)
-        record = twin.last_record
+        record = self.at(k).last_record
         assert record is not None
         record.status, record.reason = Status.RUNNING, None
         if not self.curvature_every or k % self.curvature_every:
             record.lambda_max = None
         return record
+
+    def at(self, k: int) -> ModelRun:
+        """A scratch copy of this run in the exact state after step ``k`` (1 … ``step_count``),
+        its last record that step's (with per-layer summaries): to look at the model as it was
+        (its decision regions, say). This run and torch's global RNG are left as they were."""
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.step_count:
+            raise RunError(f"step must be a whole number from 1 to {self.step_count}, got {k!r}")
+        with torch.random.fork_rng(devices=[]):
+            return self._replay(k, history=False, layers=not self.small)
 
     # A branch is Run's: replay to step k, then the changed setting (lr, optimizer, hyper).
     branch = Run.branch

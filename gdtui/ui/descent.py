@@ -536,6 +536,8 @@ class DescentLoop:
             self._rewound_layers = record  # a branch from here starts with these summaries
             layers = self._layer_table(record)
         self.post(Rewound(self.generation, step, total, record, layers, self._info_at(step)))
+        if self._landscape_kind == "regions":  # the decision regions as the model drew them
+            self._publish_landscape(slice_too=False, run=run.at(step))
 
     def _info_at(self, step: int) -> RunInfo | None:
         """The run's facts with the optimizer that took ``step``, where a branch has put
@@ -556,6 +558,7 @@ class DescentLoop:
         self.rewound = None
         self.post(Rewound(self.generation, None, self._rewind_total(), None))
         self.publish()
+        self._publish_landscape(slice_too=False)  # a model's regions: the live ones again
 
     def _branch(
         self,
@@ -808,19 +811,22 @@ class DescentLoop:
             return
         self._publish_landscape(slice_too=True, force=True)
 
-    def _publish_landscape(self, *, slice_too: bool, force: bool = False) -> None:
+    def _publish_landscape(
+        self, *, slice_too: bool, force: bool = False, run: ModelRun | None = None
+    ) -> None:
         """Compute a model's landscape here, in the worker, and send it.
 
         The (slope, bias) surface and the decision regions are cheap (one batched pass); a
         filter-normalised slice costs SLICE_SIZE² full-set passes, so it is computed only when
-        ``slice_too`` (the run stopped or paused, a new run, ``v``).
+        ``slice_too`` (the run stopped or paused, a new run, ``v``). ``run``: another state
+        of the run than its live one (a step rewound to).
         """
         kind = self._landscape_kind
         if kind is None or self.grid_size is None or (kind == "slice" and not slice_too):
             return
         from gdtui.engine import LandscapeError, decision_regions, loss_slice, regression_surface
 
-        run = self.run_obj
+        run = self.run_obj if run is None else run
         nx, ny = self.grid_size
         surface = regions = None
         try:
