@@ -243,9 +243,11 @@ async def test_a_model_run_rewinds_to_the_exact_step_with_its_layers() -> None:
             regions.probability, decision_regions(plain, len(regions.xs)).probability
         )
         assert marker_cell(app)  # the ◆ on the batch-loss curve
-        # esc: the live end, and the live model's regions again.
+        await until(app, lambda: app.query_one(Landscape)._regions_note == "step 50")
+        # esc: the live end, and the live model's regions again (with its accuracy).
         await pilot.press("escape")
         await until(app, lambda: rewound_step(app) is None and screen.model_view.step == 60)
+        await until(app, lambda: "train acc" in app.query_one(Landscape)._regions_note)
         await pilot.press("left_curly_bracket")
         await rewound_at(app, 50)
         old = app.loop.run_obj

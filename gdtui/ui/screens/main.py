@@ -411,7 +411,9 @@ class MainScreen(Screen[None]):
             if view.regions is not None:
                 evaluation = snapshot.evaluation
                 note = f"step {view.step}"
-                if evaluation is not None and evaluation.train_accuracy is not None:
+                # The accuracy is the live model's: not beside regions of a step rewound to.
+                live = self.rewound is None
+                if live and evaluation is not None and evaluation.train_accuracy is not None:
                     note += f" · train acc {evaluation.train_accuracy:.1%}"
                 landscape.show_regions(view.regions, note)
             elif view.kind == "surface":
