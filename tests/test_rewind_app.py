@@ -230,7 +230,16 @@ async def test_a_model_run_rewinds_to_the_exact_step_with_its_layers() -> None:
         assert record.loss == original[49].loss and record.lr == original[49].lr
         assert record.layers is not None and set(record.layers) == set(plain.layer_names)
         await until(app, lambda: screen._layers().border_subtitle == "step 50")
-        assert "step 50 of 60 (rewound" in app.query_one(StatusLine).text
+        # Ten steps an epoch: step 50 ends the 5th, and its evaluation is the one shown.
+        status = app.query_one(StatusLine).text
+        assert "step 50 of 60 (rewound" in status and "epoch 5 " in status
+        assert screen.shown_snapshot().evaluation.step == 50
+        await pilot.press("left_square_bracket")
+        await rewound_at(app, 49)
+        await until(app, lambda: "epoch 4 " in app.query_one(StatusLine).text)
+        assert screen.shown_snapshot().evaluation.step == 40
+        await pilot.press("right_square_bracket")
+        await rewound_at(app, 50)
         # The decision regions as the model drew them at step 50 (a plain run stopped there).
         await until(app, lambda: screen.model_view is not None and screen.model_view.step == 50)
         regions = screen.model_view.regions

@@ -535,7 +535,13 @@ class DescentLoop:
         if getattr(record, "layers", None) is not None:
             self._rewound_layers = record  # a branch from here starts with these summaries
             layers = self._layer_table(record)
-        self.post(Rewound(self.generation, step, total, record, layers, self._info_at(step)))
+        epoch, evaluation = 0, None
+        if self._landscape_kind is not None:  # a model: its epoch and evaluation at that step
+            epoch = step // run.steps_per_epoch
+            held = [r for r in run.epochs if r.step <= step]
+            evaluation = dataclasses.replace(held[-1]) if held else None
+        info = self._info_at(step)
+        self.post(Rewound(self.generation, step, total, record, layers, info, epoch, evaluation))
         if self._landscape_kind == "regions":  # the decision regions as the model drew them
             self._publish_landscape(slice_too=False, run=run.at(step))
 

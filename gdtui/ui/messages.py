@@ -434,6 +434,10 @@ class Rewound(Message):
     info: RunInfo | None = None
     """The run's facts as they were at that step, where a branch has changed them since (another
     optimizer took the later steps); None when they are the run's facts now."""
+    epoch: int = 0
+    """A model's epochs completed after that step."""
+    evaluation: StepRecord | None = None
+    """A model's newest full-set evaluation at or before that step (None: none yet)."""
 
     def can_replace(self, message: Message) -> bool:
         """A newer position makes an older one pointless."""

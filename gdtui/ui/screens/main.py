@@ -9,7 +9,7 @@ hears from them through their own messages (``on_controls_lr_submitted``,
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -450,12 +450,14 @@ class MainScreen(Screen[None]):
         if snapshot is None or rewound is None or rewound.record is None:
             return snapshot
         record = rewound.record
-        layers = {}
+        model: dict[str, Any] = {}
+        if self.info is not None and self.info.model is not None:  # a model, as of that step
+            model = {"epoch": rewound.epoch, "evaluation": rewound.evaluation}
         if rewound.layers is not None:  # a big model: that step's own per-layer summaries
-            layers = {"layers": rewound.layers, "layers_step": record.step}
+            model.update(layers=rewound.layers, layers_step=record.step)
         return dataclasses.replace(
             snapshot,
-            **layers,
+            **model,
             step=record.step,
             status="running",
             reason=None,
