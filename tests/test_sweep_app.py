@@ -260,6 +260,32 @@ async def test_a_sweep_that_cannot_run_says_why() -> None:
         assert "nothing to apply" in text_of(screen.query_one("#sweep-state", Static))
 
 
+async def test_a_device_fault_in_the_sweep_is_named_with_the_way_out(monkeypatch) -> None:
+    """Out of memory inside the sweep: the fault's own line (not "the sweep failed: …") in the
+    plot and as the app's notice; the app keeps running."""
+    import torch
+
+    import gdtui.engine.sweep as sweep_module
+    from gdtui.faults import device_fault
+
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    def no_memory(*args: Any, **kwargs: Any) -> Any:
+        raise oom
+
+    monkeypatch.setattr(sweep_module, "sweep", no_memory)
+    app = GdtuiApp("seed-example", deterministic=True)
+    async with app.run_test(size=SIZE):
+        await settled(app)
+        app.push_screen(SweepScreen(app.loop.scenario, SweepSettings(1e-3, 1.0, 8, 20)))
+        await until(app, lambda: isinstance(app.screen, SweepScreen) and app.screen.error)
+        assert app.screen.error == device_fault(oom)
+        assert app.screen.error.startswith("out of memory on cuda: ")
+        await until(app, lambda: app.last_notice is not None)
+        assert app.last_notice == device_fault(oom)
+        assert app.return_code is None
+
+
 def test_check_settings() -> None:
     ok, problems = check_settings({"lr-min": "1e-4", "lr-max": "1", "num": "64", "steps": "200"})
     assert ok == SweepSettings(1e-4, 1.0, 64, 200) and problems == {}
