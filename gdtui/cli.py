@@ -251,7 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overrides(swp)
     swp.add_argument("--lr-min", metavar="RATE", default="1e-4", help="default 1e-4")
     swp.add_argument("--lr-max", metavar="RATE", default="1", help="default 1")
-    swp.add_argument("--num", metavar="N", default="64", help="rates, log-spaced (default 64)")
+    swp.add_argument(
+        "--num",
+        metavar="N",
+        default=None,
+        help="rates, log-spaced (default 64; 16 for a model, whose runs go one after another)",
+    )
     swp.add_argument("--format", choices=("table", "json"), default="table", help="default: table")
     _add_log(swp)
 
@@ -890,36 +895,53 @@ class RaceRecorder(RunRecorder):
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """``gdtui sweep``: a learning-rate range test of the scenario's problem and optimizer."""
-    from gdtui.engine.sweep import sweep
+    """``gdtui sweep``: a learning-rate range test of the scenario's problem and optimizer (or
+    of its model on its data: one real training run per rate)."""
+    from gdtui.engine.sweep import sweep, sweep_model
 
     lr_min = _checked_lr("--lr-min", args.lr_min)
     lr_max = _checked_lr("--lr-max", args.lr_max)
-    try:
-        num = settings.check_steps(args.num, minimum=2)
-    except settings.SettingError:
-        raise UsageError(f"--num must be a whole number ≥ 2, got '{_shown(args.num)}'") from None
+    num = None
+    if args.num is not None:
+        try:
+            num = settings.check_steps(args.num, minimum=2)
+        except settings.SettingError:
+            shown = _shown(args.num)
+            raise UsageError(f"--num must be a whole number ≥ 2, got '{shown}'") from None
     if lr_min >= lr_max:
         raise UsageError(f"--lr-min ({lr_min:g}) must be below --lr-max ({lr_max:g})")
     scenario = resolve_scenario(args.scenario, overrides_from(args))
-    device = "cpu" if scenario.device == "auto" else scenario.device
-    result = sweep(
-        scenario.problem(),
-        scenario.optimizer,
-        lr_min=lr_min,
-        lr_max=lr_max,
-        num=num,
-        steps=scenario.steps,
-        hyper=scenario.hyper,
-        dtype=scenario.dtype,
-        device=device,
-    )
+    if scenario.is_model:
+        base = scenario.build_run(max_steps=scenario.steps)
+        result = sweep_model(
+            base,
+            lr_min=lr_min,
+            lr_max=lr_max,
+            num=num or settings.MODEL_SWEEP_RATES,
+            steps=scenario.steps,
+        )
+    else:
+        result = sweep(
+            scenario.problem(),
+            scenario.optimizer,
+            lr_min=lr_min,
+            lr_max=lr_max,
+            num=num or settings.SWEEP_RATES,
+            steps=scenario.steps,
+            hyper=scenario.hyper,
+            dtype=scenario.dtype,
+            device="cpu" if scenario.device == "auto" else scenario.device,
+        )
     if args.format == "json":
         print(json.dumps(result.to_dict(), allow_nan=False))
         return EXIT_OK
     lines = [
         f"scenario   {scenario.name} ({scenario.source})",
-        f"problem    {result.problem}",
+        *(
+            _what_is_descended(scenario, base)
+            if scenario.is_model
+            else [f"problem    {result.problem}"]
+        ),
         f"optimizer  {result.optimizer}"
         + (f", {_hyper_text(scenario.hyper)}" if scenario.hyper else "")
         + f"; {result.steps_done} steps per rate, {len(result.lrs)} rates ({result.mode} mode)",

@@ -17,6 +17,8 @@ from typing import Any
 
 MAX_SEED = 2**63 - 1  # torch.manual_seed takes a 64-bit integer
 DTYPES = ("float64", "float32")
+SWEEP_RATES = 64  # a learning-rate sweep's rates by default: a formula's run in one batch
+MODEL_SWEEP_RATES = 16  # a model's: its training runs go one after another
 
 
 class SettingError(ValueError):

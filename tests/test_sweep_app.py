@@ -149,6 +149,40 @@ async def test_sweep_screen_shows_the_engines_result(scenario) -> None:
         assert EDGE_MARK in plot and SUGGESTED_MARK in plot
 
 
+async def test_sweep_screen_on_a_model_trains_one_run_per_rate() -> None:
+    """``w`` on a data scenario: 16 rates, each a real training run from the same start; the
+    screen shows the engine's model sweep, and ``a`` applies its suggestion to the live run."""
+    from gdtui.engine.sweep import sweep_model
+
+    app = GdtuiApp("linear-regression", deterministic=True)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_sweep(pilot)
+        result = await finished(pilot, screen)
+        settings = default_settings(load_scenario("linear-regression"))
+        assert screen.settings == settings and settings.num == 16
+        base = load_scenario("linear-regression").build_run(max_steps=settings.steps)
+        expected = sweep_model(
+            base,
+            lr_min=settings.lr_min,
+            lr_max=settings.lr_max,
+            num=settings.num,
+            steps=settings.steps,
+        )
+        assert result.mode == "separate runs"
+        assert result.final_loss == expected.final_loss and result.status == expected.status
+        assert (result.edge, result.bound, result.suggested) == (
+            expected.edge,
+            expected.bound,
+            expected.suggested,
+        )
+        assert expected.suggested is not None and "converged" in expected.status
+        summary = text_of(screen.query_one("#sweep-summary", Static)).replace("\n", " ")
+        assert f"{SUGGESTED_MARK} suggested {num(expected.suggested)} — {expected.rule}" in summary
+        await pilot.press("a")
+        await until(app, lambda: not isinstance(app.screen, SweepScreen))
+        await until(app, lambda: app.loop.run_obj.lr == pytest.approx(expected.suggested))
+
+
 async def test_ravine_bound_is_the_momentum_formula() -> None:
     """On the ill-conditioned quadratic (λmax 20, β 0.9) the bound is (2 + 2β)/λmax = 0.19,
     and the measured edge is the engine's, within 5 % of it."""

@@ -658,11 +658,16 @@ class ModelRun:
         checkpoint.step = self.taken  # on cuda the records may lag behind the steps taken
         return checkpoint
 
+    def fresh(self, **changes: Any) -> ModelRun:
+        """A new run with this one's constructor settings (``changes`` replace some: ``lr``,
+        ``max_steps`` …) on the same data, starting from a copy of the model as it is now."""
+        config = {**self._config, "device": self.device, "dtype": self.dtype, **changes}
+        return ModelRun(self.dataset, copy.deepcopy(self.model), self.loss_fn, **config)
+
     def _twin(self) -> ModelRun:
         """A run built with this one's settings, on a copy of the model (whose parameters a
         checkpoint then overwrites)."""
-        config = {**self._config, "device": self.device, "dtype": self.dtype}
-        return ModelRun(self.dataset, copy.deepcopy(self.model), self.loss_fn, **config)
+        return self.fresh()
 
     def _load(self, checkpoint: Checkpoint) -> None:
         saved = checkpoint.run_state

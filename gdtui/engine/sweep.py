@@ -26,7 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import pairwise
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,8 +35,11 @@ import torch
 from gdtui.engine.curvature import CurvatureError, problem_lambda_max, stability_bound
 from gdtui.engine.optimizers import check_hyperparameters, get_spec
 from gdtui.engine.problems import Problem
-from gdtui.engine.records import finite_or_none
+from gdtui.engine.records import Status, finite_or_none
 from gdtui.engine.run import resolve_device, resolve_dtype
+
+if TYPE_CHECKING:
+    from gdtui.engine.model_run import ModelRun
 
 STATUSES = ("converged", "descending", "oscillating", "diverged")
 
@@ -516,3 +520,146 @@ def _bound(
     found = stability_bound(lam, name, hyper)
     note = f"{found.formula}; λmax = {lam:.6g} at the start point (exact for a quadratic)"
     return lam, found.lr, note
+
+
+# -- models trained on data ------------------------------------------------------------------------
+
+
+def sweep_model(
+    base: ModelRun,
+    lrs: Sequence[float] | None = None,
+    *,
+    lr_min: float = 1e-4,
+    lr_max: float = 1.0,
+    num: int = 16,
+    steps: int = 200,
+    grad_tol: float = 1e-6,
+    progress: Callable[[int, int], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> SweepResult:
+    """A learning-rate sweep of a model trained on data: one real :class:`ModelRun` per rate,
+    one after another, each from ``base``'s starting weights (a copy of its model as it is, not
+    stepped) with the same seed, so the same batches in the same order.
+
+    Unlike a formula's sweep the runs are separate: a model's forward pass does not batch over
+    rates. The losses judged are **full-set training losses** (the model's own evaluations, the
+    last after the final step), not the noisy batch losses: ``initial_loss`` at the start,
+    ``final_loss`` at the end, ``best_loss`` the lowest evaluated. A run is ``diverged`` when it
+    stopped as diverged or ends non-finite, or ends above the start and still rising;
+    ``oscillating`` when it ends at or above the start without rising, or when its evaluations
+    rose on more than half of the last half's intervals; ``converged`` when the full-batch ‖∇‖
+    at the end is within ``grad_tol``·max(1, ‖∇‖ at the start); else ``descending``. ``edge``,
+    ``suggested`` and ``bound`` follow :func:`sweep` (λmax of the full-batch loss at the start).
+    ``progress(done, total)`` counts steps over all runs.
+    """
+    rates = sorted(float(v) for v in lrs) if lrs is not None else log_rates(lr_min, lr_max, num)
+    if not rates:
+        raise SweepError("no learning rates to sweep")
+    for r in rates:
+        if not (0 < r < math.inf):
+            raise SweepError(f"learning rates must be finite and above 0, got {r!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise SweepError(f"steps must be a whole number of at least 1, got {steps!r}")
+    if base.taken:
+        raise SweepError("the sweep starts from an unstepped run")
+    start = base.evaluate()
+    l0 = start["train_loss"]
+    if l0 is None:
+        raise SweepError("the training loss at the start is not finite: nothing to sweep")
+    g0 = _full_batch_grad_norm(base)
+    total = steps * len(rates)
+    every = max(1, total // 100)
+    done = 0
+    final_l: list[float | None] = []
+    best_l: list[float | None] = []
+    status: list[str] = []
+    diverged_at: list[int | None] = []
+    curves = np.full((steps + 1, len(rates)), np.nan)
+    curves[0, :] = l0
+    stopped = False
+    for i, rate in enumerate(rates):
+        # No per-layer summaries: the sweep reads losses only (summaries never change a step).
+        run = base.fresh(lr=rate, max_steps=steps, layer_every=1 << 30, curvature_every=0)
+        for record in run.steps():
+            curves[record.step, i] = record.loss
+            done += 1
+            if progress is not None and done % every == 0:
+                progress(done, total)
+            if cancelled is not None and cancelled():
+                stopped = True
+                break
+        run.drain()
+        # The evaluations before the end (the last step's own is the end, taken again below).
+        evaluated = [
+            (r.step, r.train_loss)
+            for r in run.epochs
+            if r.train_loss is not None and r.step < run.taken
+        ]
+        end = run.evaluate()["train_loss"]
+        finite_end = end is not None and math.isfinite(end)
+        diverged = run.status is Status.DIVERGED or not finite_end
+        series = [l0, *(v for _, v in evaluated if math.isfinite(v))]
+        if finite_end:
+            series.append(end)
+        final_l.append(end if finite_end else None)
+        best_l.append(min(series))
+        diverged_at.append(run.step_count + 1 if diverged else None)
+        if diverged:
+            status.append("diverged")
+        elif _full_batch_grad_norm(run) <= grad_tol * max(1.0, g0):
+            status.append("converged")
+        elif end >= l0:
+            status.append("diverged" if len(series) > 2 and end > series[-2] else "oscillating")
+        else:
+            tail = series[len(series) // 2 :]
+            rises = sum(b > a for a, b in pairwise(tail))
+            status.append("oscillating" if rises * 2 > max(1, len(tail) - 1) else "descending")
+        if stopped:
+            break
+    runs = len(final_l)
+    lrs_done = rates[:runs]
+    progress_made = [
+        s != "diverged" and f is not None and f < l0 for s, f in zip(status, final_l, strict=True)
+    ]
+    edge = _edge(lrs_done, progress_made)
+    finals = [math.inf if f is None else f for f in final_l]
+    suggested, rule = _suggest(lrs_done, status, progress_made, finals, edge)
+    name = base.optimizer_name
+    try:
+        lam = base.lambda_max()
+    except CurvatureError as err:
+        lam, bound, formula = None, None, str(err)
+    else:
+        found = stability_bound(lam, name, base.hyper)
+        bound = found.lr
+        formula = f"{found.formula}; λmax = {lam:.6g} of the full-batch loss at the start"
+    if progress is not None:
+        progress(done, total)
+    return SweepResult(
+        problem=base.dataset.name,
+        optimizer=name,
+        hyper=dict(base.hyper),
+        steps=steps,
+        mode="separate runs",
+        lrs=lrs_done,
+        initial_loss=l0,
+        final_loss=final_l,
+        best_loss=best_l,
+        status=status,
+        diverged_at=diverged_at,
+        edge=edge,
+        suggested=suggested,
+        rule=rule,
+        bound=bound,
+        bound_formula=formula,
+        lambda_max=lam,
+        steps_done=steps if not stopped else int(done - steps * (runs - 1)),
+        losses=curves[:, :runs],
+    )
+
+
+def _full_batch_grad_norm(run: ModelRun) -> float:
+    """‖∇‖ of the full-set training loss at the run's parameters now (∞ where not finite)."""
+    grads = torch.autograd.grad(run._full_batch_loss(), run.params, allow_unused=True)
+    total = math.fsum(0.0 if g is None else float((g.double() ** 2).sum()) for g in grads)
+    return math.sqrt(total) if math.isfinite(total) else math.inf

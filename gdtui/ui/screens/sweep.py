@@ -26,7 +26,14 @@ from textual.widgets import Footer, Input, Label, ProgressBar, Static
 from textual.worker import Worker, get_current_worker
 
 from gdtui.safetext import visible
-from gdtui.settings import SettingError, check_steps, parse_lr, shown
+from gdtui.settings import (
+    MODEL_SWEEP_RATES,
+    SWEEP_RATES,
+    SettingError,
+    check_steps,
+    parse_lr,
+    shown,
+)
 from gdtui.ui.format import num
 from gdtui.ui.messages import InternalError
 from gdtui.ui.widgets.sweep_plot import (
@@ -63,10 +70,11 @@ class SweepSettings:
 
 
 def default_settings(scenario: Scenario) -> SweepSettings:
-    """The CLI's range (1e-4 to 1, 64 rates), widened to hold 100× below and 10× above the
-    scenario's rate; the scenario's step budget."""
+    """The CLI's range (1e-4 to 1; 64 rates, 16 for a model), widened to hold 100× below and
+    10× above the scenario's rate; the scenario's step budget."""
     lr = scenario.effective_lr
-    return SweepSettings(min(1e-4, lr / 100), max(1.0, lr * 10), 64, scenario.steps)
+    num = MODEL_SWEEP_RATES if scenario.is_model else SWEEP_RATES
+    return SweepSettings(min(1e-4, lr / 100), max(1.0, lr * 10), num, scenario.steps)
 
 
 def check_settings(texts: dict[str, str]) -> tuple[SweepSettings | None, dict[str, str]]:
@@ -234,6 +242,8 @@ class SweepScreen(Screen[None]):
         hyper = ", ".join(f"{k} {v}" for k, v in scenario.hyper.items())
         optimizer = f"{scenario.optimizer} ({hyper})" if hyper else scenario.optimizer
         what = scenario.expression or scenario.loss or ""
+        if scenario.is_model:  # a model trained on data: the data set (one run per rate)
+            what = f"{(scenario.data or {}).get('name', 'data')} · one training run per rate"
         return Text.assemble(
             ("sweep", "bold"),
             # The scenario's name is a file's: controls made visible (safetext).
@@ -270,7 +280,7 @@ class SweepScreen(Screen[None]):
         worker = get_current_worker()
         try:
             from gdtui.engine import USER_ERRORS
-            from gdtui.engine.sweep import SweepError, sweep
+            from gdtui.engine.sweep import SweepError, sweep, sweep_model
             from gdtui.scenario import ScenarioError
 
             user_errors = (*USER_ERRORS, SweepError, ScenarioError)
@@ -279,25 +289,30 @@ class SweepScreen(Screen[None]):
             return
         try:
             scenario = self.scenario
-            if getattr(scenario, "is_model", False):
-                raise SweepError("the sweep runs formula problems; this scenario trains a model")
-            problem = scenario.problem()
-            device = "cpu" if scenario.device == "auto" else scenario.device
-            result = sweep(
-                problem,
-                scenario.optimizer,
-                lr_min=settings.lr_min,
-                lr_max=settings.lr_max,
-                num=settings.num,
-                steps=settings.steps,
-                hyper=scenario.hyper,
-                dtype=scenario.dtype,
-                device=device,
-                progress=lambda done, total: self.post_message(
+            common = {
+                "lr_min": settings.lr_min,
+                "lr_max": settings.lr_max,
+                "num": settings.num,
+                "steps": settings.steps,
+                "progress": lambda done, total: self.post_message(
                     self.Progressed(number, done, total)
                 ),
-                cancelled=lambda: worker.is_cancelled,
-            )
+                "cancelled": lambda: worker.is_cancelled,
+            }
+            if scenario.is_model:  # one real training run per rate, from the same start
+                min_value = None
+                result = sweep_model(scenario.build_run(max_steps=settings.steps), **common)
+            else:
+                problem = scenario.problem()
+                min_value = problem.min_value
+                result = sweep(
+                    problem,
+                    scenario.optimizer,
+                    hyper=scenario.hyper,
+                    dtype=scenario.dtype,
+                    device="cpu" if scenario.device == "auto" else scenario.device,
+                    **common,
+                )
         except user_errors as err:
             text = str(err).strip().splitlines()
             self.post_message(self.Failed(number, text[0] if text else type(err).__name__))
@@ -307,7 +322,7 @@ class SweepScreen(Screen[None]):
             return
         self.ended = (number, result.steps_done, settings.steps)
         if not worker.is_cancelled:
-            self.post_message(self.Finished(number, result, problem.min_value))
+            self.post_message(self.Finished(number, result, min_value))
 
     def _report_bug(self, number: int, err: Exception) -> None:
         # Out of memory or a device error: named, not called a bug.
