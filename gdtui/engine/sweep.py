@@ -169,14 +169,7 @@ def sweep(
     """
     spec = get_spec(optimizer)
     checked = check_hyperparameters(spec, hyper or {})
-    rates = sorted(float(v) for v in lrs) if lrs is not None else log_rates(lr_min, lr_max, num)
-    if not rates:
-        raise SweepError("no learning rates to sweep")
-    for r in rates:
-        if not (0 < r < math.inf):
-            raise SweepError(f"learning rates must be finite and above 0, got {r!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise SweepError(f"steps must be a whole number of at least 1, got {steps!r}")
+    rates = _checked_rates(lrs, lr_min, lr_max, num, steps)
     exact = sweep_mode(spec.name, checked)
     chosen = exact if mode is None else mode
     if chosen not in (exact, "groups"):
@@ -198,6 +191,21 @@ def sweep(
         if progress is not None and (k % every == 0 or k == steps):
             progress(k, steps)
     return engine.result(problem, spec.name, checked, steps, done, grad_tol, paths)
+
+
+def _checked_rates(
+    lrs: Sequence[float] | None, lr_min: float, lr_max: float, num: int, steps: int
+) -> list[float]:
+    """The rates to sweep, ascending (``lrs``, or ``num`` log-spaced), and ``steps``, checked."""
+    rates = sorted(float(v) for v in lrs) if lrs is not None else log_rates(lr_min, lr_max, num)
+    if not rates:
+        raise SweepError("no learning rates to sweep")
+    for r in rates:
+        if not (0 < r < math.inf):
+            raise SweepError(f"learning rates must be finite and above 0, got {r!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise SweepError(f"steps must be a whole number of at least 1, got {steps!r}")
+    return rates
 
 
 class _Batch:
@@ -552,14 +560,7 @@ def sweep_model(
     ``suggested`` and ``bound`` follow :func:`sweep` (λmax of the full-batch loss at the start).
     ``progress(done, total)`` counts steps over all runs.
     """
-    rates = sorted(float(v) for v in lrs) if lrs is not None else log_rates(lr_min, lr_max, num)
-    if not rates:
-        raise SweepError("no learning rates to sweep")
-    for r in rates:
-        if not (0 < r < math.inf):
-            raise SweepError(f"learning rates must be finite and above 0, got {r!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise SweepError(f"steps must be a whole number of at least 1, got {steps!r}")
+    rates = _checked_rates(lrs, lr_min, lr_max, num, steps)
     if base.taken:
         raise SweepError("the sweep starts from an unstepped run")
     start = base.evaluate()
