@@ -13,6 +13,7 @@ file gave that a message repeats goes through :func:`gdtui.safetext.visible`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -22,7 +23,7 @@ import tempfile
 import time
 import traceback
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -533,32 +534,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     # SIGHUP (a dropped SSH session) and SIGINT stop the loop between steps, so the JSON array
     # is closed and every completed step is written.
     held = None
-    fault: Exception | None = None
     stop = _SignalFlag()
-    try:
-        with stop:
-            for record in _records(run, stop):
-                if recorder is not None:
-                    recorder.write(record)
-                if held is not None and streaming:
-                    writer.write(held.to_dict(names))
-                held = record
-            if held is not None and streaming:
-                last, held = held, None
-                writer.write(last.to_dict(names))
-    except Exception as err:
-        # A fault inside a step (CUDA out of memory): every completed step is still written,
-        # then main() says what happened in one line (exit 1).
-        fault = err
-        if held is not None and streaming and not isinstance(err, OSError):
-            writer.write(held.to_dict(names))
-        raise
-    finally:
-        writer.close()
-        if recorder is not None:
-            recorder.close(stop.signum, error=fault)
-    if stop.signum is not None:
-        raise KeyboardInterrupt if stop.signum == signal.SIGINT else Stopped(stop.signum)
+
+    def write(record: Any) -> None:
+        if record is not None and streaming:
+            writer.write(record.to_dict(names))
+
+    with _streaming(writer, recorder, stop, lambda: write(held)):
+        for record in _records(run, stop):
+            if recorder is not None:
+                recorder.write(record)
+            write(held)
+            held = record
+        last, held = held, None  # written once, even if writing it fails
+        write(last)
     elapsed = time.perf_counter() - start
     if run.step_count == 0 and run.reason and fmt not in ("table", "summary"):
         # No record to carry the reason (the loss was not finite at the start point).
@@ -601,6 +590,32 @@ def _records(run: Any, stop: _SignalFlag) -> Iterator[Any]:
             break
     if stop.signum is not None and hasattr(run, "drain"):
         yield from run.drain()
+
+
+@contextlib.contextmanager
+def _streaming(
+    writer: Any, recorder: Any, stop: _SignalFlag, write_held: Callable[[], None]
+) -> Iterator[None]:
+    """How ``gdtui run`` ends its record streams (a single run's and a race's). Inside, the
+    signals only set ``stop``. A fault inside a step (CUDA out of memory) still writes the
+    records held back (``write_held``) before it goes on to main(), which says it in one line
+    (exit 1). The writer and the record file are closed either way, the file's end line naming
+    the signal or the fault; after a signal, KeyboardInterrupt (SIGINT) or :class:`Stopped`."""
+    fault: Exception | None = None
+    try:
+        with stop:
+            yield
+    except Exception as err:
+        fault = err
+        if not isinstance(err, OSError):  # output that cannot be written: nothing more to write
+            write_held()
+        raise
+    finally:
+        writer.close()
+        if recorder is not None:
+            recorder.close(stop.signum, error=fault)
+    if stop.signum is not None:
+        raise KeyboardInterrupt if stop.signum == signal.SIGINT else Stopped(stop.signum)
 
 
 class _SignalFlag:
@@ -766,7 +781,6 @@ def run_race(args: argparse.Namespace, scenario: Any, record_path: Path | None) 
     # As in cmd_run, each run's newest record is held back until its next one (or the end):
     # a run that stops on its next step gives the record already taken its final status.
     held: dict[str, Any] = {}
-    fault: Exception | None = None
     stop = _SignalFlag()
 
     def emit(label: str, record: Any) -> None:
@@ -777,40 +791,29 @@ def run_race(args: argparse.Namespace, scenario: Any, record_path: Path | None) 
                 writer.use_state_keys([*rows, race.record_dict(label, record)])
             writer.write(race.record_dict(label, record))
 
-    try:
-        with stop:
-            while not race.finished and stop.signum is None:
-                for label, record in race.step():
+    def write_held() -> None:
+        for label, record in held.items():
+            emit(label, record)
+
+    with _streaming(writer, recorder, stop, write_held):
+        while not race.finished and stop.signum is None:
+            for label, record in race.step():
+                if recorder is not None:
+                    recorder.write(label, record)
+                if label in held:
+                    emit(label, held[label])
+                held[label] = record
+        if stop.signum is not None:  # a model run's steps in flight on the GPU
+            for label, run in runs.items():
+                for record in getattr(run, "drain", list)():
                     if recorder is not None:
                         recorder.write(label, record)
                     if label in held:
                         emit(label, held[label])
                     held[label] = record
-            if stop.signum is not None:  # a model run's steps in flight on the GPU
-                for label, run in runs.items():
-                    for record in getattr(run, "drain", list)():
-                        if recorder is not None:
-                            recorder.write(label, record)
-                        if label in held:
-                            emit(label, held[label])
-                        held[label] = record
-            for label, record in held.items():
-                emit(label, record)
-            held = {}
-    except Exception as err:
-        # A fault inside a round (CUDA out of memory): every completed step is still written,
-        # then main() says what happened in one line (exit 1).
-        fault = err
-        if not isinstance(err, OSError):
-            for label, record in held.items():
-                emit(label, record)
-        raise
-    finally:
-        writer.close()
-        if recorder is not None:
-            recorder.close(stop.signum, error=fault)
-    if stop.signum is not None:
-        raise KeyboardInterrupt if stop.signum == signal.SIGINT else Stopped(stop.signum)
+        last, held = held, {}  # written once, even if writing them fails
+        for label, record in last.items():
+            emit(label, record)
     elapsed = time.perf_counter() - start
     if fmt in ("table", "summary"):
         what = _what_is_descended(scenario, first)

@@ -351,16 +351,9 @@ class ModelRun:
 
     # -- control -------------------------------------------------------------------------------
 
-    def set_lr(self, lr: float | str) -> float:
-        """Change the learning rate of the running optimizer at once (no reset); return the
-        rate in use. With a schedule the whole schedule is scaled, as :meth:`Run.set_lr` does."""
-        value = parse_lr(lr)
-        self._set_lr(value)
-        self._log("lr", (value,))
-        return self.lr
-
-    def _set_lr(self, value: float) -> None:
-        schedules.set_rate(self.optimizer, self.scheduler, value)
+    # Changing the rate is Run's rule (a schedule is scaled with it), logged for replays.
+    set_lr = Run.set_lr
+    _set_lr = Run._set_lr
 
     def _log(self, kind: str, args: tuple[Any, ...]) -> None:
         """Log a change of setting made after the last step taken, for replays."""
@@ -729,9 +722,6 @@ class ModelRun:
             return last
         record = self.at(k).last_record
         assert record is not None
-        record.status, record.reason = Status.RUNNING, None
-        if not self.curvature_every or k % self.curvature_every:
-            record.lambda_max = None
         return record
 
     def at(self, k: int) -> ModelRun:
@@ -741,7 +731,13 @@ class ModelRun:
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.step_count:
             raise RunError(f"step must be a whole number from 1 to {self.step_count}, got {k!r}")
         with torch.random.fork_rng(devices=[]):
-            return self._replay(k, history=False, layers=not self.small)
+            scratch = self._replay(k, history=False, layers=not self.small)
+        record = scratch.last_record
+        assert record is not None
+        record.status, record.reason = Status.RUNNING, None  # as a step in the middle of a run
+        if not self.curvature_every or k % self.curvature_every:
+            record.lambda_max = None
+        return scratch
 
     # A branch is Run's: replay to step k, then the changed setting (lr, optimizer, hyper).
     branch = Run.branch

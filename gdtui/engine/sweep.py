@@ -444,7 +444,12 @@ class _Batch:
         progress = [active[i] and final_l[i] < l0 for i in range(self.num)]
         edge = _edge(lrs, progress)
         suggested, rule = _suggest(lrs, status, progress, final_l, edge)
-        lam, bound, formula = _bound(problem, name, hyper)
+        lam, bound, formula = _bound(
+            lambda: problem_lambda_max(problem.loss, problem.init),
+            name,
+            hyper,
+            "at the start point (exact for a quadratic)",
+        )
         return SweepResult(
             problem=problem.name,
             optimizer=name,
@@ -518,16 +523,16 @@ def _suggest(
 
 
 def _bound(
-    problem: Problem, name: str, hyper: Mapping[str, Any]
+    measure: Callable[[], float], name: str, hyper: Mapping[str, Any], where: str
 ) -> tuple[float | None, float | None, str]:
-    """λmax at the start point and the optimizer's stability bound there."""
+    """λmax by ``measure()`` and the optimizer's stability bound there, with its formula and
+    ``where`` λmax was measured."""
     try:
-        lam = problem_lambda_max(problem.loss, problem.init)
+        lam = measure()
     except CurvatureError as err:
         return None, None, str(err)
     found = stability_bound(lam, name, hyper)
-    note = f"{found.formula}; λmax = {lam:.6g} at the start point (exact for a quadratic)"
-    return lam, found.lr, note
+    return lam, found.lr, f"{found.formula}; λmax = {lam:.6g} {where}"
 
 
 # -- models trained on data ------------------------------------------------------------------------
@@ -626,14 +631,9 @@ def sweep_model(
     finals = [math.inf if f is None else f for f in final_l]
     suggested, rule = _suggest(lrs_done, status, progress_made, finals, edge)
     name = base.optimizer_name
-    try:
-        lam = base.lambda_max()
-    except CurvatureError as err:
-        lam, bound, formula = None, None, str(err)
-    else:
-        found = stability_bound(lam, name, base.hyper)
-        bound = found.lr
-        formula = f"{found.formula}; λmax = {lam:.6g} of the full-batch loss at the start"
+    lam, bound, formula = _bound(
+        base.lambda_max, name, base.hyper, "of the full-batch loss at the start"
+    )
     if progress is not None:
         progress(done, total)
     return SweepResult(

@@ -528,7 +528,12 @@ class DescentLoop:
             return
         if self.playing:
             self._pause()
-        record = run.state_at(step)
+        scratch = None
+        if self._landscape_kind == "regions":  # the model itself at that step, for its regions
+            scratch = run.at(step)
+            record = scratch.last_record
+        else:
+            record = run.state_at(step)
         self.rewound = step
         record = dataclasses.replace(record, state=dict(record.state))
         layers = None
@@ -542,8 +547,8 @@ class DescentLoop:
             evaluation = dataclasses.replace(held[-1]) if held else None
         info = self._info_at(step)
         self.post(Rewound(self.generation, step, total, record, layers, info, epoch, evaluation))
-        if self._landscape_kind == "regions":  # the decision regions as the model drew them
-            self._publish_landscape(slice_too=False, run=run.at(step))
+        if scratch is not None:  # the decision regions as the model drew them then
+            self._publish_landscape(slice_too=False, run=scratch)
 
     def _info_at(self, step: int) -> RunInfo | None:
         """The run's facts with the optimizer that took ``step``, where a branch has put
