@@ -679,6 +679,19 @@ class RunRecorder:
     """
 
     def __init__(self, path: Path, scenario: Any, run: Any) -> None:
+        self._open(path)
+        self.run = run
+        self.names = run.param_names
+        self._start(
+            {
+                **self._header(scenario, run),
+                "optimizer": run.optimizer_name,
+                "lr": run.lr,
+                "hyper": {k: format_value(v) for k, v in scenario.hyper.items()},
+            }
+        )
+
+    def _open(self, path: Path) -> None:
         try:
             self.file = path.open("a", encoding="utf-8")
         except OSError as err:
@@ -686,22 +699,24 @@ class RunRecorder:
                 f"--record {_shown(path)}: cannot write: {err.strerror or err}"
             ) from None
         self.path = path
-        self.run = run
-        self.names = run.param_names
         self.count = 0
-        header = {
+
+    @staticmethod
+    def _header(scenario: Any, run: Any) -> dict[str, Any]:
+        """The header's keys that say what is descended (``run``: the first of a race)."""
+        return {
             "format": "gdtui-run",
             "version": 1,
             "scenario": scenario.name,
             "source": scenario.source,
             "problem": None if scenario.is_model else run.problem.expression,
             "data": dict(scenario.data) if scenario.is_model else None,
-            "params": list(self.names),
-            "optimizer": run.optimizer_name,
-            "lr": run.lr,
-            "hyper": {k: format_value(v) for k, v in scenario.hyper.items()},
-            "started": time.time(),
+            "params": list(run.param_names),
         }
+
+    def _start(self, header: dict[str, Any]) -> None:
+        """Write the header line (with the time it started) at once."""
+        header["started"] = time.time()
         self._write(json.dumps(header, allow_nan=False) + "\n")
         self.file.flush()
         self._flushed = time.monotonic()
@@ -743,11 +758,14 @@ class RunRecorder:
     def close(self, signum: int | None = None, error: BaseException | None = None) -> None:
         """Write the end line (the run's status, or the signal or the fault that stopped it)
         and close."""
+        self._end({"status": str(self.run.status), "reason": self.run.reason}, signum, error)
+
+    def _end(self, fields: dict[str, Any], signum: int | None, error: BaseException | None) -> None:
+        """The end line: the steps written, ``fields``, the signal and the fault (if any)."""
         end = {
             "end": True,
             "steps": self.count,
-            "status": str(self.run.status),
-            "reason": self.run.reason,
+            **fields,
             "signal": None if signum is None else signal.Signals(signum).name,
         }
         if error is not None:
@@ -834,38 +852,18 @@ class RaceRecorder(RunRecorder):
     ``hyper``) and the end line each one's ``steps``, ``status`` and ``reason`` (``runs``)."""
 
     def __init__(self, path: Path, scenario: Any, race: Any) -> None:
-        try:
-            self.file = path.open("a", encoding="utf-8")
-        except OSError as err:
-            raise UsageError(
-                f"--record {_shown(path)}: cannot write: {err.strerror or err}"
-            ) from None
-        self.path = path
+        self._open(path)
         self.race = race
-        self.count = 0
-        first = next(iter(race))[1]
-        header = {
-            "format": "gdtui-run",
-            "version": 1,
-            "scenario": scenario.name,
-            "source": scenario.source,
-            "problem": None if scenario.is_model else first.problem.expression,
-            "data": dict(scenario.data) if scenario.is_model else None,
-            "params": list(first.param_names),
-            "race": [
-                {
-                    "run": label,
-                    "optimizer": run.optimizer_name,
-                    "lr": run.lr,
-                    "hyper": {k: format_value(v) for k, v in run.hyper.items()},
-                }
-                for label, run in race
-            ],
-            "started": time.time(),
-        }
-        self._write(json.dumps(header, allow_nan=False) + "\n")
-        self.file.flush()
-        self._flushed = time.monotonic()
+        race_runs = [
+            {
+                "run": label,
+                "optimizer": run.optimizer_name,
+                "lr": run.lr,
+                "hyper": {k: format_value(v) for k, v in run.hyper.items()},
+            }
+            for label, run in race
+        ]
+        self._start({**self._header(scenario, next(iter(race))[1]), "race": race_runs})
 
     def write(self, label: str, record: Any) -> None:  # type: ignore[override]
         """Append one step's record with its ``run`` label."""
@@ -874,27 +872,11 @@ class RaceRecorder(RunRecorder):
     def close(self, signum: int | None = None, error: BaseException | None = None) -> None:
         """The end line: the signal or the fault that stopped the race, if any, and each run's
         status."""
-        end: dict[str, Any] = {
-            "end": True,
-            "steps": self.count,
-            "signal": None if signum is None else signal.Signals(signum).name,
-            "runs": [
-                {
-                    "run": label,
-                    "steps": run.step_count,
-                    "status": str(run.status),
-                    "reason": run.reason,
-                }
-                for label, run in self.race
-            ],
-        }
-        if error is not None:
-            end["error"] = type(error).__name__
-        try:
-            self._write(json.dumps(end, allow_nan=False) + "\n")
-            self.flush()
-        finally:
-            self.file.close()
+        runs = [
+            {"run": label, "steps": run.step_count, "status": str(run.status), "reason": run.reason}
+            for label, run in self.race
+        ]
+        self._end({"runs": runs}, signum, error)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
