@@ -120,3 +120,46 @@ def test_mini_batch_regression_path(snap_compare, size) -> None:
     bowl; the per-scalar panels stay."""
     app = model_app("linear-regression", 60, batch_size=8)
     assert snap_compare(app, terminal_size=size, run_before=settle)
+
+
+def rewound_to(step: int):
+    """After the initial steps, ``{`` (ten back) and wait until that step is drawn as it was:
+    its record, and for a model its layer summaries and its decision regions."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        await pilot.press("left_curly_bracket")
+        screen = pilot.app.main_screen
+
+        def drawn() -> bool:
+            rewound = screen.rewound
+            if rewound is None or rewound.step != step:
+                return False
+            if screen.info is None or screen.info.model is None:
+                return True
+            view = screen.model_view
+            return (
+                view is not None
+                and view.step == step
+                and (screen._layers().border_subtitle == f"step {step}")
+            )
+
+        await wait_until(pilot.app, drawn)
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rewound_formula_run(snap_compare, size) -> None:
+    """The ravine after 40 steps, shown at step 30: the ◆ on the loss curve, the panels and
+    the point of step 30, "step 30 of 40 (rewound…)" on the status line."""
+    assert snap_compare(make("momentum-ravine", 40), terminal_size=size, run_before=rewound_to(30))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_rewound_classifier(snap_compare, size) -> None:
+    """The moons MLP after 60 mini-batch steps, shown at step 50: the regions as the model drew
+    them then (no live accuracy), the layer table of step 50, epoch 5 on the status line."""
+    app = model_app("full-batch-vs-sgd", 60)
+    assert snap_compare(app, terminal_size=size, run_before=rewound_to(50))

@@ -58,3 +58,19 @@ def test_sweep_of_the_ravine_with_momentum(snap_compare, size) -> None:
 
     app = GdtuiApp("momentum-ravine", deterministic=True)
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_sweep_of_a_model(snap_compare, size) -> None:
+    """``w`` on linear-regression: 16 rates, one training run each; the rates above 2/λmax
+    (λmax of the full-batch loss = 2) diverge."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await settled(app)
+        settings = SweepSettings(1e-3, 3.0, 16, 100)
+        app.push_screen(SweepScreen(app.loop.scenario, settings, deterministic=True))
+        await sweep_finished(pilot)
+
+    app = GdtuiApp("linear-regression", deterministic=True)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
